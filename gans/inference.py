@@ -1,0 +1,44 @@
+"""Using a finished run: rebuild its state from the workdir and write samples in the shared format.
+
+The `gans sample` file is an .npz with `images` (uint8 NHWC) for image datasets or `points`
+(float32 [N, 2]) for the 2-D mixtures. Same checkpoint and seed give the same file.
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from gans import config as config_lib
+from gans import sampling, sharding
+from gans.checkpoint import Checkpointer
+from gans.loop import dataset_spec
+from gans.state import GANState
+from gans.train import build_experiment
+
+
+def load_trained_state(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict]:
+    """The state of `workdir`'s latest (or given) checkpoint, with the run's config."""
+    config = config_lib.load_workdir_config(workdir)
+    experiment = build_experiment(config, dataset_spec(config), sharding.make_mesh(1))
+    checkpointer = Checkpointer(workdir)
+    try:
+        if checkpointer.latest_step() is None:
+            raise FileNotFoundError(f'{workdir!r} has no checkpoint yet')
+        state, _ = checkpointer.restore(experiment.state, step)
+    finally:
+        checkpointer.close()
+    return state, config
+
+
+def write_samples(state: GANState, config: ml_collections.ConfigDict, *, num: int, seed: int, out: str) -> str:
+    key = jax.random.key(seed)
+    generated = sampling.sample_outputs(state, config.latent_dim, key, num)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if generated.dtype == np.uint8:
+        np.savez(out, images=generated)
+    else:
+        np.savez(out, points=generated)
+    return out

@@ -1,0 +1,68 @@
+"""Generating images from a trained state: uint8 arrays, PNG grids and the `gans sample` file."""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from gans.state import GANState
+
+
+def to_uint8(images: jax.Array | np.ndarray) -> np.ndarray:
+    """[-1, 1] floats -> uint8 [0, 255], rounding to nearest."""
+    images = np.asarray(images, np.float32)
+    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def generate(state: GANState, z: jax.Array, *, use_ema: bool = True) -> np.ndarray:
+    return np.asarray(_generate_jit(state, z, use_ema))
+
+
+@jax.jit(static_argnames='use_ema')
+def _generate_jit(state: GANState, z: jax.Array, use_ema: bool) -> jax.Array:
+    return state.generate(z, use_ema=use_ema)
+
+
+def sample_outputs(state: GANState, latent_dim: int, key: jax.Array, num: int, *,
+                   batch_size: int = 500, use_ema: bool = True) -> np.ndarray:
+    """`num` samples: images as uint8 NHWC, other outputs (2-D points) as float32.
+
+    Latents are drawn per chunk from `fold_in(key, start)`, so a key gives the same samples.
+    """
+    chunks = []
+    for start in range(0, num, batch_size):
+        size = min(batch_size, num - start)
+        z = jax.random.normal(jax.random.fold_in(key, start), (size, latent_dim))
+        out = generate(state, z, use_ema=use_ema)
+        chunks.append(to_uint8(out) if out.ndim == 4 else out.astype(np.float32))
+    return np.concatenate(chunks)
+
+
+def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """Tiles uint8 NHWC images into one [rows*H, columns*W, C] image with 1-pixel gaps."""
+    num, height, width, channels = images.shape
+    columns = columns or math.ceil(math.sqrt(num))
+    rows = math.ceil(num / columns)
+    grid = np.zeros((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        grid[1 + r * (height + 1):(r + 1) * (height + 1), 1 + c * (width + 1):(c + 1) * (width + 1)] = image
+    return grid
+
+
+def save_png(image: np.ndarray, path: str) -> None:
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+
+
+def points_image(points: np.ndarray, extent: float = 5.0, size: int = 256) -> np.ndarray:
+    """Rasterises 2-D samples in [-extent, extent]^2 as dark dots on white, for the 2-D mixtures."""
+    points = np.asarray(points, np.float32)
+    pixels = np.round((points + extent) / (2 * extent) * (size - 1)).astype(int)
+    inside = np.all((pixels >= 0) & (pixels < size), axis=1)
+    image = np.full((size, size, 1), 255, np.uint8)
+    # Row 0 is the top of the image, so y is flipped.
+    image[size - 1 - pixels[inside, 1], pixels[inside, 0]] = 0
+    return image

@@ -1,0 +1,65 @@
+"""The whole state of a two-player run as one pytree.
+
+Arrays (params, optimizer states, batch statistics, step) are pytree leaves, so the state
+can be jitted, sharded, donated and checkpointed as a unit; the networks and optax
+transforms are static fields, so they travel with the state but never enter a trace.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from gans import optim
+
+
+class GANState(struct.PyTreeNode):
+    step: jax.Array
+    g_params: Any
+    d_params: Any
+    g_opt_state: Any
+    d_opt_state: Any
+    # Empty dicts for networks without batch norm.
+    g_batch_stats: Any
+    d_batch_stats: Any
+    generator: nn.Module = struct.field(pytree_node=False)
+    discriminator: nn.Module = struct.field(pytree_node=False)
+    g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+    @property
+    def ema_params(self) -> Any:
+        """The generator's EMA parameters when its optimizer tracks them, else its parameters."""
+        ema = optim.ema_params(self.g_opt_state)
+        return self.g_params if ema is None else ema
+
+    def generate(self, z: jax.Array, *, use_ema: bool = True, **kwargs) -> jax.Array:
+        """G(z) in inference mode (running batch statistics), from the EMA parameters by default."""
+        params = self.ema_params if use_ema else self.g_params
+        return self.generator.apply(variables(params, self.g_batch_stats), z, train=False, **kwargs)
+
+
+def variables(params: Any, batch_stats: Any) -> dict:
+    """Flax variable dict for `apply`, omitting empty batch statistics."""
+    return {'params': params, 'batch_stats': batch_stats} if batch_stats else {'params': params}
+
+
+def create_state(generator: nn.Module, discriminator: nn.Module, g_tx: optax.GradientTransformation,
+                 d_tx: optax.GradientTransformation, key: jax.Array, z_example: jax.Array,
+                 x_example: jax.Array, **extra_inputs) -> GANState:
+    """Initialises both players from example inputs (only their shapes matter)."""
+    g_key, d_key = jax.random.split(key)
+    g_vars = generator.init(g_key, z_example, train=False, **extra_inputs)
+    d_vars = discriminator.init(d_key, x_example, train=False, **extra_inputs)
+    g_params, d_params = g_vars['params'], d_vars['params']
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        g_params=g_params, d_params=d_params,
+        g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
+        g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}),
+        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx)
+

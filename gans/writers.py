@@ -1,0 +1,54 @@
+"""Where a run reports: a JSONL metrics log, TensorBoard scalars and a terminal progress bar."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+
+import tqdm
+
+METRICS_FILENAME = 'metrics.jsonl'
+
+
+class MetricWriter:
+    """Appends `{"step": s, name: value, ...}` lines and mirrors them as TensorBoard scalars."""
+
+    def __init__(self, workdir: str, enabled: bool = True):
+        self.enabled = enabled
+        if not enabled:
+            return
+        os.makedirs(workdir, exist_ok=True)
+        self._jsonl = open(os.path.join(workdir, METRICS_FILENAME), 'a')
+        # Imported here: it is only needed by the process that writes.
+        from tensorboardX import SummaryWriter
+        self._tensorboard = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        if not self.enabled:
+            return
+        self._jsonl.write(json.dumps({'step': step, **{k: float(v) for k, v in metrics.items()}}) + '\n')
+        self._jsonl.flush()
+        for name, value in metrics.items():
+            self._tensorboard.add_scalar(name, float(value), step)
+
+    def close(self) -> None:
+        if self.enabled:
+            self._jsonl.close()
+            self._tensorboard.close()
+
+
+class ProgressBar:
+    """Step, steps/s, D and G loss, and ETA on one line (tqdm computes the rate and ETA)."""
+
+    def __init__(self, total: int, initial: int, enabled: bool = True):
+        self._bar = tqdm.tqdm(total=total, initial=initial, unit='step', dynamic_ncols=True,
+                              disable=not enabled, file=sys.stderr, mininterval=1.0)
+
+    def update(self, step: int, metrics: Mapping[str, float]) -> None:
+        self._bar.update(step - self._bar.n)
+        self._bar.set_postfix({k: f'{float(metrics[k]):.3f}' for k in ('d_loss', 'g_loss') if k in metrics},
+                              refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
