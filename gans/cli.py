@@ -5,50 +5,69 @@
 """
 from __future__ import annotations
 
-import functools
 import sys
 
 from absl import app, flags
-from ml_collections import config_flags
 
 COMMANDS = ('train', 'sample')
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optionally `path:variant`.',
-                                          lock_config=True)
+_CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally `path:variant`; override any field '
+                              'with --config.<field>=<value>.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run: checkpoints, logs, samples.')
 _NUM = flags.DEFINE_integer('num', 1000, 'sample: number of images to generate.')
 _SEED = flags.DEFINE_integer('seed', 0, 'sample: seed of the latents.')
 _OUT = flags.DEFINE_string('out', 'samples.npz', 'sample: output .npz file.')
 
 
-def _train() -> None:
+def _train(overrides: list[str]) -> None:
     from gans import config as config_lib
     from gans.loop import train
     if _CONFIG.value is None:
         raise app.UsageError('train needs --config (e.g. experiments/configs/dcgan_digits.py)')
-    train(config_lib.validate(_CONFIG.value), _WORKDIR.value)
+    train(config_lib.load_config(_CONFIG.value, overrides), _WORKDIR.value)
 
 
-def _sample() -> None:
+def _sample(overrides: list[str]) -> None:
+    if overrides:
+        raise app.UsageError('sample takes no --config overrides: it uses the config saved in the workdir')
     from gans.inference import load_trained_state, write_samples
     state, config = load_trained_state(_WORKDIR.value)
     path = write_samples(state, config, num=_NUM.value, seed=_SEED.value, out=_OUT.value)
     print(f'wrote {_NUM.value} samples to {path}')
 
 
-def _run(command: str, argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f'unexpected arguments {argv[1:]}')
-    if _WORKDIR.value is None:
-        raise app.UsageError('--workdir is required')
-    {'train': _train, 'sample': _sample}[command]()
+def _split_config_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Pulls `--config.a.b=value` (or `--config.a.b value`) out of argv as `a.b=value` strings."""
+    overrides, rest = [], []
+    args = iter(argv)
+    for arg in args:
+        if arg.startswith('--config.'):
+            key, sep, value = arg[len('--config.'):].partition('=')
+            if not sep:
+                value = next(args, None)
+                if value is None:
+                    raise app.UsageError(f'{arg} needs a value')
+            overrides.append(f'{key}={value}')
+        else:
+            rest.append(arg)
+    return overrides, rest
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `gans` console script; `argv[0]` is the program name."""
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2 or argv[1] not in COMMANDS:
         print(f'usage: gans {{{",".join(COMMANDS)}}} [flags]   (gans <command> --helpfull for all flags)',
               file=sys.stderr)
         sys.exit(2)
     command = argv.pop(1)
-    app.run(functools.partial(_run, command), argv=argv)
+    overrides, argv = _split_config_overrides(argv)
+    # Reset first so that calling main() twice in one process (tests, notebooks) starts from defaults.
+    flags.FLAGS.unparse_flags()
+    app.define_help_flags()
+    rest = app.parse_flags_with_usage(argv)
+    if len(rest) > 1:
+        raise app.UsageError(f'unexpected arguments {rest[1:]}')
+    if _WORKDIR.value is None:
+        raise app.UsageError('--workdir is required')
+    {'train': _train, 'sample': _sample}[command](overrides)

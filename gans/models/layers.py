@@ -1,0 +1,195 @@
+"""Strided and transposed 2-D convolutions whose gradients XLA:CPU runs fast.
+
+XLA:CPU has a fast convolution path only for the canonical layout (NHWC input,
+HWIO kernel, NHWC output, no window reversal); a convolution it cannot bring to
+that form runs on a generic loop that is 10-100x slower. JAX's autodiff of a
+convolution emits non-canonical convolutions (batch and feature dimensions
+swapped) that XLA usually repairs, but not always: the kernel gradient of
+`lax.conv_transpose`, and every conv gradient inside a `lax.scan` body, stay on
+the slow path. Here both directions get a custom VJP built from three
+canonical convolutions:
+
+    C(x, K)    strided conv                        (forward of conv_2d)
+    C^T(y, K)  its adjoint in x: conv of the       (forward of conv_transpose_2d,
+               zero-dilated y                       input gradient of conv_2d)
+    G(x, y)    kernel gradient <C(x, .), y>        (kernel gradients of both)
+
+A transposed convolution is C^T, so its input gradient is C and its kernel
+gradient is G with the roles of input and output swapped.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+Pair = tuple[int, int]
+
+
+def _pair(value: int | Sequence[int], name: str) -> Pair:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+        raise ValueError(f'{name} must be an int or a pair of ints, got {value!r}')
+    return pair  # type: ignore[return-value]
+
+
+def _conv(x, kernel, strides: Pair, padding: Pair):
+    """C: [N, H, W, I] x [kh, kw, I, O] -> [N, Ho, Wo, O]."""
+    return lax.conv_general_dilated(x, kernel, strides, [(p, p) for p in padding], dimension_numbers=_NHWC)
+
+
+def _conv_adjoint(y, kernel, strides: Pair, padding: Pair, input_hw: Pair):
+    """C^T: [N, Ho, Wo, O] -> [N, H, W, I], the adjoint of C in its input."""
+    # Rows the strided window never reached (when (H + 2p - k) % s != 0) get zeros: extra high padding.
+    pads = []
+    for k, s, p, size, out in zip(kernel.shape[:2], strides, padding, input_hw, y.shape[1:3]):
+        low = k - 1 - p
+        pads.append((low, size - ((out - 1) * s + 1) - low + k - 1))
+    flipped = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+    return lax.conv_general_dilated(y, flipped, (1, 1), pads, lhs_dilation=strides, dimension_numbers=_NHWC)
+
+
+def _conv_kernel_grad(x, y, strides: Pair, padding: Pair, kernel_hw: Pair):
+    """G: sum over examples and positions of x-patches times y: [kh, kw, I, O]."""
+    pads = [(p, k + (out - 1) * s - size - p)
+            for k, s, p, size, out in zip(kernel_hw, strides, padding, x.shape[1:3], y.shape[1:3])]
+    # A canonical conv contracting over examples: x as an [I, H, W, N] "batch" of I images,
+    # y as an [Ho, Wo, N, O] kernel dilated by the stride. Explicit transposes keep the HLO
+    # canonical wherever it lands (XLA does not repair it inside loop bodies).
+    grad = lax.conv_general_dilated(x.transpose(3, 1, 2, 0), y.transpose(1, 2, 0, 3), (1, 1), pads,
+                                    rhs_dilation=strides, dimension_numbers=_NHWC)
+    return grad.transpose(1, 2, 0, 3)  # [I, kh, kw, O] -> [kh, kw, I, O]
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_2d(x, kernel, strides, padding):
+    return _conv(x, kernel, strides, padding)
+
+
+def _conv_2d_fwd(x, kernel, strides, padding):
+    return _conv(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv_2d_bwd(strides, padding, residuals, grad_y):
+    x, kernel = residuals
+    return (_conv_adjoint(grad_y, kernel, strides, padding, x.shape[1:3]),
+            _conv_kernel_grad(x, grad_y, strides, padding, kernel.shape[:2]))
+
+
+_conv_2d.defvjp(_conv_2d_fwd, _conv_2d_bwd)
+
+
+def _adjoint_kernel(kernel):
+    """Transposed-conv kernel [kh, kw, in, out] <-> kernel [kh, kw, out, in] of the conv C
+    it is the adjoint of (an involution). Flax's ConvTranspose does not flip its kernel."""
+    return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+
+
+def _transposed_output_hw(x, kernel, strides, padding) -> Pair:
+    return tuple((size - 1) * s + k - 2 * p
+                 for size, k, s, p in zip(x.shape[1:3], kernel.shape[:2], strides, padding))  # type: ignore
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_transpose_2d(x, kernel, strides, padding):
+    output_hw = _transposed_output_hw(x, kernel, strides, padding)
+    return _conv_adjoint(x, _adjoint_kernel(kernel), strides, padding, output_hw)
+
+
+def _conv_transpose_2d_fwd(x, kernel, strides, padding):
+    return _conv_transpose_2d(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv_transpose_2d_bwd(strides, padding, residuals, grad_y):
+    x, kernel = residuals
+    grad_x = _conv(grad_y, _adjoint_kernel(kernel), strides, padding)
+    grad_kernel = _conv_kernel_grad(grad_y, x, strides, padding, kernel.shape[:2])
+    return grad_x, _adjoint_kernel(grad_kernel)
+
+
+_conv_transpose_2d.defvjp(_conv_transpose_2d_fwd, _conv_transpose_2d_bwd)
+
+
+def _check(x, kernel, strides, padding, op: str) -> tuple[Pair, Pair]:
+    strides, padding = _pair(strides, 'strides'), _pair(padding, 'padding')
+    if x.ndim != 4:
+        raise ValueError(f'{op} expects NHWC input (4 dims), got shape {x.shape}')
+    if kernel.ndim != 4 or kernel.shape[2] != x.shape[3]:
+        raise ValueError(f'{op}: kernel must be [kh, kw, {x.shape[3]}, out] for input {x.shape}, got {kernel.shape}')
+    if min(strides) < 1:
+        raise ValueError(f'{op}: strides must be positive, got {strides}')
+    for k, p in zip(kernel.shape[:2], padding):
+        if not 0 <= p <= k - 1:
+            raise ValueError(f'{op}: padding must be in [0, kernel_size - 1] = [0, {k - 1}], got {p}')
+    return strides, padding
+
+
+def conv_2d(x: jax.Array, kernel: jax.Array, strides: int | Sequence[int] = 1,
+            padding: int | Sequence[int] = 0) -> jax.Array:
+    """Strided 2-D convolution (cross-correlation), NHWC input, HWIO kernel [kh, kw, in, out].
+
+    `padding` zeros are added on each side, so out = (in + 2 * padding - kernel) // stride + 1.
+    Equals `flax.linen.Conv(out, kernel_size, strides, padding=[(p, p)] * 2)` with the same kernel.
+    """
+    strides, padding = _check(x, kernel, strides, padding, 'conv_2d')
+    for size, k, p in zip(x.shape[1:3], kernel.shape[:2], padding):
+        if size + 2 * p < k:
+            raise ValueError(f'conv_2d: input {x.shape} padded by {padding} is smaller than the kernel {kernel.shape}')
+    return _conv_2d(x, kernel, strides, padding)
+
+
+def conv_transpose_2d(x: jax.Array, kernel: jax.Array, strides: int | Sequence[int] = 2,
+                      padding: int | Sequence[int] = 1) -> jax.Array:
+    """2-D transposed convolution, NHWC input, HWIO kernel [kh, kw, in, out].
+
+    `padding` is cropped from each side of the full output, as in PyTorch's ConvTranspose2d,
+    so out = (in - 1) * stride + kernel - 2 * padding. Equals `flax.linen.ConvTranspose(out,
+    kernel_size, strides, padding=[(k - 1 - p, k - 1 - p)] * 2)` with the same kernel.
+    """
+    strides, padding = _check(x, kernel, strides, padding, 'conv_transpose_2d')
+    return _conv_transpose_2d(x, kernel, strides, padding)
+
+
+class _ConvLayer(nn.Module):
+    features: int
+    kernel_size: int | Sequence[int] = 4
+    strides: int | Sequence[int] = 2
+    padding: int | Sequence[int] = 1
+    use_bias: bool = True
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros_init()
+
+    def _apply(self, x: jax.Array, op) -> jax.Array:
+        if x.ndim != 4:
+            raise ValueError(f'{type(self).__name__} expects NHWC input (4 dims), got shape {x.shape}')
+        kh, kw = _pair(self.kernel_size, 'kernel_size')
+        kernel = self.param('kernel', self.kernel_init, (kh, kw, x.shape[-1], self.features))
+        y = op(x, kernel.astype(x.dtype), self.strides, self.padding)
+        if self.use_bias:
+            y = y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
+        return y
+
+
+class Conv2D(_ConvLayer):
+    """Strided convolution layer on `conv_2d`; parameters `kernel` [kh, kw, in, features]
+    (as nn.Conv) and `bias` [features] when `use_bias`."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self._apply(x, conv_2d)
+
+
+class ConvTranspose2D(_ConvLayer):
+    """Transposed convolution layer on `conv_transpose_2d`; parameters `kernel`
+    [kh, kw, in, features] (as nn.ConvTranspose) and `bias` [features] when `use_bias`."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self._apply(x, conv_transpose_2d)
