@@ -21,6 +21,43 @@ REQUIRED_FIELDS = ('model', 'dataset', 'loss', 'num_steps', 'batch_size', 'seed'
 CONFIG_FILENAME = 'config.json'
 
 
+def base_config() -> ml_collections.ConfigDict:
+    """The engine's fields with their defaults; a config file starts here and sets its own.
+
+    The required fields are left as placeholders, so `validate` catches a config that forgets one.
+    """
+    placeholder = ml_collections.config_dict.placeholder
+    config = ml_collections.ConfigDict()
+    config.model = placeholder(str)
+    config.dataset = placeholder(str)
+    config.loss = 'nonsaturating'
+    config.num_steps = placeholder(int)
+    config.batch_size = 64
+    config.seed = 0
+    config.checkpoint_every = 1000
+    config.sample_every = 500
+    config.log_every = 50
+
+    config.latent_dim = 64
+    config.image_size = placeholder(int)  # resize square images to this size; None keeps the dataset's
+    config.grid_size = 8  # sample grids show grid_size**2 images (or points, for 2-D data)
+    config.data_dir = placeholder(str)  # None: $GANS_DATA_DIR, else TFDS's default
+    config.num_devices = 0  # 0: every visible device
+
+    config.optim = ml_collections.ConfigDict()
+    config.optim.g_lr = 2e-4
+    config.optim.d_lr = 2e-4
+    config.optim.b1 = 0.5
+    config.optim.b2 = 0.999
+    config.optim.d_steps = 1
+    config.optim.simultaneous = False
+    config.optim.ema_decay = placeholder(float)  # None: no EMA of the generator
+    config.optim.weight_clip = placeholder(float)  # None: the objective's default (0.01 for wgan)
+    config.optim.gradient_penalty_weight = placeholder(float)  # None: the objective's default
+    config.optim.r1_weight = 0.0
+    return config
+
+
 def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
     """Loads `path[:variant]`, applies `key=value` overrides and validates the result."""
     file_path, _, variant = path.partition(':')
@@ -65,7 +102,7 @@ def _parse_value(raw: str, current):
 
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks the fields every run needs; raises ValueError naming what is wrong."""
-    missing = [f for f in REQUIRED_FIELDS if f not in config]
+    missing = [f for f in REQUIRED_FIELDS if config.get(f) is None]
     if missing:
         raise ValueError(f'config lacks required fields {missing}; every config defines {list(REQUIRED_FIELDS)}')
     for name in ('num_steps', 'batch_size', 'checkpoint_every', 'sample_every'):

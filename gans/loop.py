@@ -31,11 +31,11 @@ class NonFiniteLossError(FloatingPointError):
 def make_data_iterator(config: ml_collections.ConfigDict):
     return data.make_iterator(
         config.dataset, split='train', global_batch_size=config.batch_size * config.optim.d_steps,
-        seed=config.seed, image_size=config.get('image_size'), data_dir=config.get('data_dir'))
+        seed=config.seed, image_size=config.image_size, data_dir=config.data_dir)
 
 
 def dataset_spec(config: ml_collections.ConfigDict) -> data.DatasetSpec:
-    return data.dataset_spec(config.dataset, image_size=config.get('image_size'), data_dir=config.get('data_dir'))
+    return data.dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
@@ -43,7 +43,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
     config_lib.validate(config)
     is_writer = jax.process_index() == 0
     os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
-    mesh = sharding.make_mesh(config.get('num_devices'))
+    mesh = sharding.make_mesh(config.num_devices)
     experiment = build_experiment(config, dataset_spec(config), mesh)
     iterator = make_data_iterator(config)
     checkpointer = Checkpointer(workdir)
@@ -61,7 +61,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
     progress = ProgressBar(config.num_steps, start, enabled=is_writer)
     key = sharding.replicate(train_key(config), mesh)
     grid_z = _grid_latents(experiment)
-    log_every = config.get('log_every', 50)
+    log_every = config.log_every
     pending: list[tuple[int, dict]] = []
     last_good = checkpointer.latest_step()
     started = time.perf_counter()
@@ -108,7 +108,7 @@ def _check_and_average(pending: list[tuple[int, dict]], checkpointer: Checkpoint
 
 
 def _grid_latents(experiment: Experiment) -> jax.Array:
-    num = experiment.config.get('grid_size', 8) ** 2
+    num = experiment.config.grid_size ** 2
     return jax.random.normal(sample_key(experiment.config), (num, experiment.game.latent_dim))
 
 

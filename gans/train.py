@@ -113,21 +113,21 @@ class Experiment:
 
 def build_game(config: ml_collections.ConfigDict) -> AdversarialGame:
     objective = losses.get_objective(config.loss)
-    gp_weight = config.optim.get('gradient_penalty_weight')
+    gp_weight = config.optim.gradient_penalty_weight
     return AdversarialGame(
         objective=objective, latent_dim=config.latent_dim,
         gradient_penalty_weight=objective.gradient_penalty_weight if gp_weight is None else gp_weight,
-        r1_weight=config.optim.get('r1_weight', 0.0))
+        r1_weight=config.optim.r1_weight)
 
 
 def build_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
                                                                   optax.GradientTransformation]:
     """Each player's optax transform; different learning rates give the two-time-scale rule."""
     opt = config.optim
-    clip = opt.get('weight_clip')
+    clip = opt.weight_clip
     if clip is None:
         clip = losses.get_objective(config.loss).weight_clip
-    g_tx = optim.player_optimizer(opt.g_lr, opt.b1, opt.b2, ema_decay=opt.get('ema_decay'))
+    g_tx = optim.player_optimizer(opt.g_lr, opt.b1, opt.b2, ema_decay=opt.ema_decay)
     d_tx = optim.player_optimizer(opt.d_lr, opt.b1, opt.b2, weight_clip=clip)
     return g_tx, d_tx
 
