@@ -1,0 +1,22 @@
+"""Slow: the default DCGAN, trained briefly, draws all ten digits that a classifier recognises."""
+import pytest
+
+from gans import config as config_lib
+from gans import sampling
+from gans.loop import train
+from gans.metrics import digits_classifier
+
+import jax
+
+
+@pytest.mark.slow
+def test_short_dcgan_run_draws_all_ten_recognisable_digits(tmp_path, data_dir):
+    config = config_lib.load_config('experiments/configs/dcgan_digits.py',
+                                    ['num_steps=2000', 'sample_every=1000', 'checkpoint_every=2000'])
+    state = train(config, str(tmp_path))
+    images = sampling.sample_outputs(state, config.latent_dim, jax.random.key(0), 500)
+    params, accuracy = digits_classifier.train_classifier(seed=0, data_dir=data_dir)
+    assert accuracy > 0.95
+    result = digits_classifier.report(digits_classifier.predict(params, images))
+    assert result.classes_present == 10, result
+    assert result.mean_confidence > 0.75, result
