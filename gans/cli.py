@@ -2,6 +2,8 @@
 
   gans train  --config experiments/configs/dcgan_digits.py[:tiny] --workdir runs/dcgan [--config.loss=hinge ...]
   gans sample --workdir runs/dcgan --num 1000 --seed 0 --out samples.npz
+  gans evaluate --workdir runs/dcgan [--num 10000 --seed 0]
+  gans evaluate --samples samples.npz --dataset digits
 """
 from __future__ import annotations
 
@@ -9,14 +11,18 @@ import sys
 
 from absl import app, flags
 
-COMMANDS = ('train', 'sample')
+COMMANDS = ('train', 'sample', 'evaluate')
 
 _CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally `path:variant`; override any field '
                               'with --config.<field>=<value>.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run: checkpoints, logs, samples.')
-_NUM = flags.DEFINE_integer('num', 1000, 'sample: number of images to generate.')
-_SEED = flags.DEFINE_integer('seed', 0, 'sample: seed of the latents.')
+_NUM = flags.DEFINE_integer('num', None, 'sample/evaluate: number of samples (default 1000 / 10000).')
+_SEED = flags.DEFINE_integer('seed', 0, 'sample/evaluate: seed of the latents (and of KID subsets).')
 _OUT = flags.DEFINE_string('out', 'samples.npz', 'sample: output .npz file.')
+_SAMPLES = flags.DEFINE_string('samples', None, 'evaluate: a `gans sample` .npz instead of a workdir.')
+_DATASET = flags.DEFINE_string('dataset', None, 'evaluate --samples: the dataset to compare with.')
+_SPLIT = flags.DEFINE_string('split', 'train', 'evaluate: reference split.')
+_FEATURES = flags.DEFINE_string('feature_network', None, 'evaluate: digits or inception (default: by dataset).')
 
 
 def _train(overrides: list[str]) -> None:
@@ -31,9 +37,26 @@ def _sample(overrides: list[str]) -> None:
     if overrides:
         raise app.UsageError('sample takes no --config overrides: it uses the config saved in the workdir')
     from gans.inference import load_trained_state, write_samples
+    num = _NUM.value or 1000
     state, config = load_trained_state(_WORKDIR.value)
-    path = write_samples(state, config, num=_NUM.value, seed=_SEED.value, out=_OUT.value)
-    print(f'wrote {_NUM.value} samples to {path}')
+    path = write_samples(state, config, num=num, seed=_SEED.value, out=_OUT.value)
+    print(f'wrote {num} samples to {path}')
+
+
+def _evaluate(overrides: list[str]) -> None:
+    import json
+    from gans import evaluate
+    if overrides:
+        raise app.UsageError('evaluate takes no --config overrides')
+    if _SAMPLES.value:
+        if not _DATASET.value:
+            raise app.UsageError('evaluate --samples needs --dataset')
+        result = evaluate.evaluate_samples_file(_SAMPLES.value, _DATASET.value, split=_SPLIT.value,
+                                                network=_FEATURES.value, seed=_SEED.value)
+    else:
+        result = evaluate.evaluate_workdir(_WORKDIR.value, num_samples=_NUM.value or 10_000, seed=_SEED.value,
+                                           split=_SPLIT.value, network=_FEATURES.value)
+    print(json.dumps(result))
 
 
 def _split_config_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -68,6 +91,6 @@ def main(argv: list[str] | None = None) -> None:
     rest = app.parse_flags_with_usage(argv)
     if len(rest) > 1:
         raise app.UsageError(f'unexpected arguments {rest[1:]}')
-    if _WORKDIR.value is None:
+    if _WORKDIR.value is None and not (command == 'evaluate' and _SAMPLES.value):
         raise app.UsageError('--workdir is required')
-    {'train': _train, 'sample': _sample}[command](overrides)
+    {'train': _train, 'sample': _sample, 'evaluate': _evaluate}[command](overrides)

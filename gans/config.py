@@ -37,6 +37,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.checkpoint_every = 1000
     config.sample_every = 500
     config.log_every = 50
+    config.eval_every = 0  # 0: no evaluation during training
+    config.eval_num_samples = 2000
 
     config.latent_dim = 64
     config.image_size = placeholder(int)  # resize square images to this size; None keeps the dataset's

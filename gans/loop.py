@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 
 from gans import config as config_lib
-from gans import data, sampling, sharding
+from gans import data, evaluate, sampling, sharding
 from gans.checkpoint import Checkpointer
 from gans.state import GANState
 from gans.train import Experiment, build_experiment, sample_key, train_key
@@ -80,6 +80,10 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
             if (step % config.sample_every == 0 or is_last) and is_writer:
                 _check_and_average(pending, checkpointer, last_good)
                 _write_sample_grid(experiment, state, grid_z, os.path.join(workdir, SAMPLES_DIR, f'{step:07d}.png'))
+            if config.eval_every and (step % config.eval_every == 0 or is_last) and is_writer:
+                _check_and_average(pending, checkpointer, last_good)
+                result = evaluate.evaluate_state(state, config, num_samples=config.eval_num_samples)
+                writer.write(step, evaluate.scalar_metrics(result))
             if step % config.checkpoint_every == 0 or is_last:
                 _check_and_average(pending, checkpointer, last_good)
                 checkpointer.save(state, iterator.get_state())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -26,19 +27,23 @@ def _generate_jit(state: GANState, z: jax.Array, use_ema: bool) -> jax.Array:
     return state.generate(z, use_ema=use_ema)
 
 
-def sample_outputs(state: GANState, latent_dim: int, key: jax.Array, num: int, *,
-                   batch_size: int = 500, use_ema: bool = True) -> np.ndarray:
-    """`num` samples: images as uint8 NHWC, other outputs (2-D points) as float32.
+def sample_batches(state: GANState, latent_dim: int, key: jax.Array, num: int, *,
+                   batch_size: int = 500, use_ema: bool = True) -> Iterator[np.ndarray]:
+    """Yields `num` samples in chunks: images as uint8 NHWC, other outputs (2-D points) as float32.
 
-    Latents are drawn per chunk from `fold_in(key, start)`, so a key gives the same samples.
+    Latents of the chunk starting at sample i come from `fold_in(key, i)`, so a key gives the
+    same samples whatever consumes them, and nothing holds all of them at once.
     """
-    chunks = []
     for start in range(0, num, batch_size):
         size = min(batch_size, num - start)
         z = jax.random.normal(jax.random.fold_in(key, start), (size, latent_dim))
         out = generate(state, z, use_ema=use_ema)
-        chunks.append(to_uint8(out) if out.ndim == 4 else out.astype(np.float32))
-    return np.concatenate(chunks)
+        yield to_uint8(out) if out.ndim == 4 else out.astype(np.float32)
+
+
+def sample_outputs(state: GANState, latent_dim: int, key: jax.Array, num: int, **kwargs) -> np.ndarray:
+    """All of `sample_batches` as one array."""
+    return np.concatenate(list(sample_batches(state, latent_dim, key, num, **kwargs)))
 
 
 def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
