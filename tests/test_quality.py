@@ -15,8 +15,7 @@ def test_short_dcgan_run_draws_all_ten_recognisable_digits(tmp_path, data_dir):
                                     ['num_steps=2000', 'sample_every=1000', 'checkpoint_every=2000'])
     state = train(config, str(tmp_path))
     images = sampling.sample_outputs(state, config.latent_dim, jax.random.key(0), 500)
-    params, accuracy = digits_classifier.train_classifier(seed=0, data_dir=data_dir)
-    assert accuracy > 0.95
+    params = digits_classifier.load_params()
     result = digits_classifier.report(digits_classifier.predict(params, images))
     assert result.classes_present == 10, result
     assert result.mean_confidence > 0.75, result
