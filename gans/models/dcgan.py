@@ -45,7 +45,7 @@ def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
 def _num_stages(image_size: int, module: str) -> int:
     if image_size not in SUPPORTED_IMAGE_SIZES:
         raise ValueError(
-            f"{module}.image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {image_size}"
+            f'{module}.image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {image_size}'
         )
     return int(math.log2(image_size // 4))
 
@@ -53,7 +53,7 @@ def _num_stages(image_size: int, module: str) -> int:
 def _check_positive(module: str, **fields: int) -> None:
     for name, value in fields.items():
         if value < 1:
-            raise ValueError(f"{module}.{name} must be a positive int, got {value}")
+            raise ValueError(f'{module}.{name} must be a positive int, got {value}')
 
 
 class DCGANGenerator(nn.Module):
@@ -65,22 +65,22 @@ class DCGANGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
-        stages = _num_stages(self.image_size, "DCGANGenerator")
-        _check_positive("DCGANGenerator", channels=self.channels, width=self.width)
+        stages = _num_stages(self.image_size, 'DCGANGenerator')
+        _check_positive('DCGANGenerator', channels=self.channels, width=self.width)
         if z.ndim != 2:
-            raise ValueError(f"DCGANGenerator expects z of shape [N, latent], got {z.shape}")
+            raise ValueError(f'DCGANGenerator expects z of shape [N, latent], got {z.shape}')
         features = self.width * 2 ** (stages - 1)
         x = z[:, None, None, :]
         x = ConvTranspose2D(features, 4, strides=1, padding=0, use_bias=False,
-                            kernel_init=_weight_init, name="project")(x)
-        x = nn.relu(_batch_norm(train, "project_bn")(x))
+                            kernel_init=_weight_init, name='project')(x)
+        x = nn.relu(_batch_norm(train, 'project_bn')(x))
         for stage in range(1, stages):
             features //= 2
             x = ConvTranspose2D(features, 4, strides=2, padding=1, use_bias=False,
-                                kernel_init=_weight_init, name=f"up{stage}")(x)
-            x = nn.relu(_batch_norm(train, f"up{stage}_bn")(x))
+                                kernel_init=_weight_init, name=f'up{stage}')(x)
+            x = nn.relu(_batch_norm(train, f'up{stage}_bn')(x))
         x = ConvTranspose2D(self.channels, 4, strides=2, padding=1,
-                            kernel_init=_weight_init, name="to_image")(x)
+                            kernel_init=_weight_init, name='to_image')(x)
         return jnp.tanh(x)
 
 
@@ -93,21 +93,21 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-        stages = _num_stages(self.image_size, "DCGANDiscriminator")
-        _check_positive("DCGANDiscriminator", channels=self.channels, width=self.width)
+        stages = _num_stages(self.image_size, 'DCGANDiscriminator')
+        _check_positive('DCGANDiscriminator', channels=self.channels, width=self.width)
         expected = (self.image_size, self.image_size, self.channels)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"DCGANDiscriminator expects images of shape [N, {', '.join(map(str, expected))}], "
-                f"got {tuple(x.shape)}"
+                f'got {tuple(x.shape)}'
             )
         features = self.width
         for stage in range(stages):
             x = Conv2D(features, 4, strides=2, padding=1, use_bias=stage == 0,
-                       kernel_init=_weight_init, name=f"down{stage}")(x)
+                       kernel_init=_weight_init, name=f'down{stage}')(x)
             if stage > 0:  # the paper keeps batch norm off the first layer
-                x = _batch_norm(train, f"down{stage}_bn")(x)
+                x = _batch_norm(train, f'down{stage}_bn')(x)
             x = nn.leaky_relu(x, 0.2)
             features *= 2
-        x = Conv2D(1, 4, strides=1, padding=0, kernel_init=_weight_init, name="to_logit")(x)
+        x = Conv2D(1, 4, strides=1, padding=0, kernel_init=_weight_init, name='to_logit')(x)
         return x.reshape(x.shape[0])
