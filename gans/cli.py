@@ -30,6 +30,8 @@ def _train(overrides: list[str]) -> None:
     from gans.loop import train
     if _CONFIG.value is None:
         raise app.UsageError('train needs --config (e.g. experiments/configs/dcgan_digits.py)')
+    from gans import distributed
+    distributed.initialize_from_env()  # multi-process runs join here, before jax computes anything
     train(config_lib.load_config(_CONFIG.value, overrides), _WORKDIR.value)
 
 

@@ -46,6 +46,23 @@ def base_config() -> ml_collections.ConfigDict:
     config.data_dir = placeholder(str)  # None: $GANS_DATA_DIR, else TFDS's default
     config.num_devices = 0  # 0: every visible device
 
+    # The game and its mode-collapse remedies (gans.games; README's table lists the values).
+    config.game = 'gan'  # 'gan' | 'began' | 'madgan'
+    config.unroll_steps = 0  # K unrolled D updates in G's loss; 0: plain GAN
+    config.unroll_optimizer = 'd_optimizer'  # the unroll's update rule: 'd_optimizer' (D's Adam) | 'sgd'
+    config.replay_size = 0  # past fakes kept for experience replay; 0: off
+    config.replay_fraction = 0.5  # of D's fake batch drawn from the replay buffer
+    config.d_batch_features = 'none'  # mlp D: 'none' | 'minibatch' (discrimination) | 'stddev'
+    config.minibatch_kernels = 32
+    config.minibatch_kernel_dim = 8
+    config.pack = 1  # PacGAN: D judges this many examples at once (mlp D)
+    config.began_gamma = 0.5  # BEGAN diversity ratio
+    config.began_lambda_k = 1e-3  # BEGAN k_t learning rate
+    config.began_k_init = 0.0
+    config.began_code_dim = 32  # BEGAN autoencoder bottleneck
+    config.madgan_generators = 4  # MAD-GAN: k generators
+    config.madgan_shared_layers = -1  # hidden layers the generators share; -1: all of them
+
     config.optim = ml_collections.ConfigDict()
     config.optim.g_lr = 2e-4
     config.optim.d_lr = 2e-4

@@ -1,10 +1,18 @@
 """The training loop: data in, train steps, and the run's outputs (logs, sample grids, checkpoints).
 
-Only process 0 writes logs and images; every process takes part in checkpointing, as orbax
-requires. Re-running with the same workdir resumes from its latest checkpoint.
+Re-running with the same workdir resumes from its latest complete checkpoint: the state (params,
+optimizer states with the EMA, batch statistics, step) and the data iterator's position. Keys
+are `fold_in(train_key(seed), step)` inside the step, so a resumed run draws the same numbers
+as an uninterrupted one and reproduces it bit for bit on the same devices. SIGTERM or SIGINT
+stops after the step in flight with a checkpoint at that step (gans.preemption).
+
+Multi-process: every process runs this function on its own slice of the data; all of them take
+part in the step, in sample-grid generation (the state spans every process's devices) and in
+checkpointing, as orbax requires; only process 0 writes logs, images and config.json.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -16,10 +24,11 @@ import numpy as np
 
 from gans import config as config_lib
 from gans import data, evaluate, sampling, sharding
-from gans.checkpoint import Checkpointer
+from gans.checkpoint import Checkpointer, CheckpointMismatchError
+from gans.preemption import StopSignal
 from gans.state import GANState
 from gans.train import Experiment, build_experiment, sample_key, train_key
-from gans.writers import MetricWriter, ProgressBar
+from gans.writers import METRICS_FILENAME, MetricWriter, ProgressBar
 
 SAMPLES_DIR = 'samples'
 
@@ -39,7 +48,10 @@ def dataset_spec(config: ml_collections.ConfigDict) -> data.DatasetSpec:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
-    """Trains `config` for `config.num_steps` steps in `workdir`, resuming if it holds a checkpoint."""
+    """Trains `config` for `config.num_steps` steps in `workdir`, resuming if it holds a checkpoint.
+
+    Returns the final state, or the state at which SIGTERM/SIGINT stopped the run (saved).
+    """
     config_lib.validate(config)
     is_writer = jax.process_index() == 0
     os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
@@ -47,23 +59,51 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
     experiment = build_experiment(config, dataset_spec(config), mesh)
     iterator = make_data_iterator(config)
     checkpointer = Checkpointer(workdir)
-    state = experiment.state
-    if checkpointer.latest_step() is not None:
-        state, data_state = checkpointer.restore(state)
-        iterator.set_state(data_state)
-        if is_writer:
-            print(f'resumed from {checkpointer.path(checkpointer.latest_step())}', file=sys.stderr)
-    elif is_writer:
-        config_lib.save_config(config, workdir)
+    try:
+        state = _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_writer)
+        with StopSignal() as stop:
+            return _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_writer)
+    finally:
+        checkpointer.wait()
+        checkpointer.close()
 
+
+def _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_writer) -> GANState:
+    for line in checkpointer.set_aside_incomplete():
+        _say(is_writer, line)
+    step = checkpointer.latest_step()
+    if step is None:
+        if is_writer:
+            config_lib.save_config(config, workdir)
+            _drop_metrics_after(workdir, 0)  # from a run that died before its first checkpoint
+        return experiment.state
+    try:
+        state, data_state = checkpointer.restore(experiment.state, step)
+    except CheckpointMismatchError as error:
+        changed = _config_changes(workdir, config)
+        if changed:
+            raise CheckpointMismatchError(f'{error}. This config differs from {workdir}/config.json in: '
+                                          f'{changed}') from error
+        raise
+    iterator.set_state(data_state)
+    if is_writer:
+        dropped = _drop_metrics_after(workdir, step)
+        _say(True, f'resumed from step {step} ({checkpointer.path(step)})' +
+             (f'; moved {dropped} metric lines logged after it to {METRICS_FILENAME}.dropped' if dropped else ''))
+    return state
+
+
+def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_writer) -> GANState:
+    mesh = experiment.mesh
     writer = MetricWriter(workdir, enabled=is_writer)
     start = int(jax.device_get(state.step))
     progress = ProgressBar(config.num_steps, start, enabled=is_writer)
     key = sharding.replicate(train_key(config), mesh)
-    grid_z = _grid_latents(experiment)
+    # Replicated like the state, so that every process generates the grid with the same program.
+    grid_z = sharding.replicate(_grid_latents(experiment), mesh)
     log_every = config.log_every
     pending: list[tuple[int, dict]] = []
-    last_good = checkpointer.latest_step()
+    last_good = last_saved = checkpointer.latest_step()
     started = time.perf_counter()
     try:
         for step in range(start + 1, config.num_steps + 1):
@@ -71,26 +111,35 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
             state, metrics = experiment.train_step(state, batch, key)
             pending.append((step, metrics))
             is_last = step == config.num_steps
-            if step % log_every == 0 or is_last:
+            stopping = not is_last and stop.should_stop(step)
+            if step % log_every == 0 or is_last or stopping:
                 summary = _check_and_average(pending, checkpointer, last_good)
                 summary['steps_per_s'] = (step - start) / (time.perf_counter() - started)
                 writer.write(step, summary)
                 progress.update(step, summary)
                 pending = []
-            if (step % config.sample_every == 0 or is_last) and is_writer:
+            if step % config.sample_every == 0 or is_last:
                 _check_and_average(pending, checkpointer, last_good)
-                _write_sample_grid(experiment, state, grid_z, os.path.join(workdir, SAMPLES_DIR, f'{step:07d}.png'))
+                samples = sampling.generate(state, grid_z)
+                if is_writer:
+                    _write_sample_grid(experiment, samples, os.path.join(workdir, SAMPLES_DIR, f'{step:07d}.png'))
             if config.eval_every and (step % config.eval_every == 0 or is_last) and is_writer:
                 _check_and_average(pending, checkpointer, last_good)
-                result = evaluate.evaluate_state(state, config, num_samples=config.eval_num_samples)
+                # Process 0 alone evaluates a host copy: the state itself spans every process's devices.
+                local = state if jax.process_count() == 1 else jax.device_get(state)
+                result = evaluate.evaluate_state(local, config, num_samples=config.eval_num_samples)
                 writer.write(step, evaluate.scalar_metrics(result))
-            if step % config.checkpoint_every == 0 or is_last:
+            if step % config.checkpoint_every == 0 or is_last or stopping:
                 _check_and_average(pending, checkpointer, last_good)
-                checkpointer.save(state, iterator.get_state())
-                last_good = step
+                if last_saved != step:
+                    checkpointer.save(state, iterator.get_state())
+                last_good = last_saved = step
+            if stopping:
+                checkpointer.wait()
+                _say(is_writer, f'stopped by {stop.describe()} at step {step} of {config.num_steps}; saved '
+                                f'{checkpointer.path(step)}; run the same command again to resume')
+                break
     finally:
-        checkpointer.wait()
-        checkpointer.close()
         progress.close()
         writer.close()
     return state
@@ -116,9 +165,62 @@ def _grid_latents(experiment: Experiment) -> jax.Array:
     return jax.random.normal(sample_key(experiment.config), (num, experiment.game.latent_dim))
 
 
-def _write_sample_grid(experiment: Experiment, state: GANState, z: jax.Array, path: str) -> None:
-    samples = sampling.generate(state, z)
+def _write_sample_grid(experiment: Experiment, samples: np.ndarray, path: str) -> None:
     if experiment.spec.kind == 'points':
         sampling.save_png(sampling.points_image(samples), path)
     else:
         sampling.save_png(sampling.image_grid(sampling.to_uint8(samples)), path)
+
+
+def _say(is_writer: bool, message: str) -> None:
+    if is_writer:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _drop_metrics_after(workdir: str, step: int) -> int:
+    """Moves metric lines of steps after `step` (logged before a crash, about to be redone) aside.
+
+    Keeps metrics.jsonl the curve of one uninterrupted run; the moved lines are appended to
+    metrics.jsonl.dropped, not deleted. Returns how many lines moved.
+    """
+    path = os.path.join(workdir, METRICS_FILENAME)
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        lines = f.readlines()
+    keep, drop = [], []
+    for line in lines:
+        try:
+            later = json.loads(line)['step'] > step
+        except (ValueError, KeyError, TypeError):
+            later = not line.endswith('\n')  # a line torn by the crash; anything else is kept
+        (drop if later else keep).append(line if line.endswith('\n') else line + '\n')
+    if drop:
+        with open(path + '.dropped', 'a') as f:
+            f.writelines(drop)
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as f:
+            f.writelines(keep)
+        os.replace(tmp, path)
+    return len(drop)
+
+
+def _config_changes(workdir: str, config: ml_collections.ConfigDict) -> str:
+    """`field: saved -> now` for the fields where `config` differs from the workdir's config.json."""
+    try:
+        saved = config_lib.load_workdir_config(workdir)
+    except (FileNotFoundError, ValueError):
+        return ''
+    before, after = _flatten(saved.to_dict()), _flatten(config.to_dict())
+    names = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    return ', '.join(f'{name}: {before.get(name)!r} -> {after.get(name)!r}' for name in names)
+
+
+def _flatten(tree: dict, prefix: str = '') -> dict:
+    flat = {}
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f'{prefix}{name}.'))
+        else:
+            flat[f'{prefix}{name}'] = list(value) if isinstance(value, tuple) else value
+    return flat

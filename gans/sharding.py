@@ -46,5 +46,17 @@ def global_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, ja
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-    """Places every leaf (params, optimizer state, keys) on all devices of the mesh."""
-    return jax.device_put(tree, replicated(mesh))
+    """Places every leaf (params, optimizer state, keys) on all devices of the mesh.
+
+    In a multi-process run every process must pass the same values; each one supplies the
+    copies on its own devices (device_put cannot reach another process's devices).
+    """
+    sharding = replicated(mesh)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+    return jax.tree.map(put, tree)

@@ -3,6 +3,8 @@
 Arrays (params, optimizer states, batch statistics, step) are pytree leaves, so the state
 can be jitted, sharded, donated and checkpointed as a unit; the networks and optax
 transforms are static fields, so they travel with the state but never enter a trace.
+`game_state` holds whatever else a game carries between steps (BEGAN's k_t, a replay buffer of
+past fakes); the game initialises it and returns its new value from the discriminator loss.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ class GANState(struct.PyTreeNode):
     discriminator: nn.Module = struct.field(pytree_node=False)
     g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
     d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    # A pytree of the game's own arrays; an empty dict for the plain game.
+    game_state: Any = struct.field(default_factory=dict)
 
     @property
     def ema_params(self) -> Any:

@@ -17,8 +17,8 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
-from gans import losses, models, optim, sharding
-from gans.games.gan import AdversarialGame
+from gans import games, losses, optim, sharding
+from gans.games import Game
 from gans.state import GANState, create_state
 
 if TYPE_CHECKING:
@@ -45,22 +45,23 @@ def split_for_d_steps(batch: Batch, d_steps: int) -> Batch:
     return jax.tree.map(split, batch)
 
 
-def make_train_step(game: AdversarialGame, *, d_steps: int = 1, simultaneous: bool = False) -> TrainStep:
+def make_train_step(game: Game, *, d_steps: int = 1, simultaneous: bool = False) -> TrainStep:
     """Builds the (unjitted) step: `d_steps` D updates, then one G update.
 
     With `simultaneous`, G's gradient is taken at the same parameters as D's first update
     (both players move from the same point); otherwise G responds to the updated D.
     The batch carries `d_steps * B` examples: a fresh real batch for each D update.
+    `game` is any game of `gans.games`: its D loss also returns the new `state.game_state`.
     """
     if d_steps < 1:
         raise ValueError(f'd_steps must be >= 1, got {d_steps}')
 
     def d_update(state: GANState, inputs: tuple[Batch, jax.Array]) -> tuple[GANState, Metrics]:
         real, key = inputs
-        grads, (metrics, stats) = jax.grad(game.d_loss, has_aux=True)(state.d_params, state, real, key)
+        grads, (metrics, stats, game_state) = jax.grad(game.d_loss, has_aux=True)(state.d_params, state, real, key)
         updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
         state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt_state=opt_state,
-                              d_batch_stats=stats)
+                              d_batch_stats=stats, game_state=game_state)
         return state, metrics
 
     def g_gradients(state: GANState, batch: Batch, key: jax.Array):
@@ -102,7 +103,7 @@ class Experiment:
     config: ml_collections.ConfigDict
     spec: DatasetSpec
     mesh: Mesh
-    game: AdversarialGame
+    game: Game
     state: GANState
     train_step: TrainStep
 
@@ -111,21 +112,12 @@ class Experiment:
         return self.config.batch_size * self.config.optim.d_steps
 
 
-def build_game(config: ml_collections.ConfigDict) -> AdversarialGame:
-    objective = losses.get_objective(config.loss)
-    gp_weight = config.optim.gradient_penalty_weight
-    return AdversarialGame(
-        objective=objective, latent_dim=config.latent_dim,
-        gradient_penalty_weight=objective.gradient_penalty_weight if gp_weight is None else gp_weight,
-        r1_weight=config.optim.r1_weight)
-
-
 def build_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
                                                                   optax.GradientTransformation]:
     """Each player's optax transform; different learning rates give the two-time-scale rule."""
     opt = config.optim
     clip = opt.weight_clip
-    if clip is None:
+    if clip is None and config.get('game', 'gan') == 'gan':
         clip = losses.get_objective(config.loss).weight_clip
     g_tx = optim.player_optimizer(opt.g_lr, opt.b1, opt.b2, ema_decay=opt.ema_decay)
     d_tx = optim.player_optimizer(opt.d_lr, opt.b1, opt.b2, weight_clip=clip)
@@ -135,19 +127,34 @@ def build_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientT
 def build_experiment(config: ml_collections.ConfigDict, spec: DatasetSpec, mesh: Mesh) -> Experiment:
     """Builds networks, optimizers and the replicated initial state for `config` on `mesh`."""
     sharding.check_divisible(config.batch_size, mesh)
-    game = build_game(config)
-    generator, discriminator = models.build_models(config, spec.shape)
-    g_tx, d_tx = build_optimizers(config)
-    init_key = jax.random.fold_in(jax.random.key(config.seed), 0)
-
-    def init(key):
-        return create_state(generator, discriminator, g_tx, d_tx, key,
-                            jnp.zeros((1, config.latent_dim)), jnp.zeros((1, *spec.shape)))
-
-    state = jax.jit(init, out_shardings=sharding.replicated(mesh))(init_key)
+    init, game = make_init(config, spec.shape)
+    state = jax.jit(init, out_shardings=sharding.replicated(mesh))(init_key(config))
     step = make_train_step(game, d_steps=config.optim.d_steps, simultaneous=config.optim.simultaneous)
     return Experiment(config=config, spec=spec, mesh=mesh, game=game, state=state,
                       train_step=jit_train_step(step, mesh))
+
+
+def make_init(config: ml_collections.ConfigDict,
+              data_shape: tuple[int, ...]) -> tuple[Callable[[jax.Array], GANState], Game]:
+    """(init(key) -> initial state, the game) for `config`; init is pure, so it jits and vmaps."""
+    game, generator, discriminator = games.build_game(config, data_shape)
+    g_tx, d_tx = build_optimizers(config)
+
+    # A packing discriminator (PacGAN) needs whole packs even in its example batch.
+    num_examples = config.get('pack', 1)
+
+    def init(key: jax.Array) -> GANState:
+        state = create_state(generator, discriminator, g_tx, d_tx, key,
+                             jnp.zeros((1, config.latent_dim)), jnp.zeros((num_examples, *data_shape)))
+        # A purpose of its own, so the players' initial parameters are what they were without it.
+        return state.replace(game_state=game.init_game_state(state, jax.random.fold_in(key, 7)))
+
+    return init, game
+
+
+def init_key(config: ml_collections.ConfigDict) -> jax.Array:
+    """Key of the run's initial state."""
+    return jax.random.fold_in(jax.random.key(config.seed), 0)
 
 
 def train_key(config: ml_collections.ConfigDict) -> jax.Array:

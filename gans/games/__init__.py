@@ -1,0 +1,125 @@
+"""Game registry: `config.game` names how the players' losses are computed.
+
+- `gan` (default): the adversarial game under `config.loss`, with the remedies `unroll_steps`,
+  `replay_size`/`replay_fraction`, and the MLP discriminator options `d_batch_features` and
+  `pack` (see README's remedies table).
+- `began`: BEGAN, an autoencoder discriminator with the equilibrium controller k_t.
+- `madgan`: MAD-GAN, k generators sharing their first layers; D names the generator or "real".
+
+`build_game(config, data_shape)` returns the game with the networks it plays with, since some
+games bring their own networks (BEGAN's autoencoder, MAD-GAN's generators and classifier).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import flax.linen as nn
+import ml_collections
+import optax
+
+from gans import losses, models
+from gans.games.began import BEGANGame
+from gans.games.gan import AdversarialGame
+from gans.games.madgan import MADGANGame
+from gans.games.replay import ReplayBuffer
+from gans.models.autoencoder import MLPAutoencoder
+from gans.models.minibatch import BATCH_FEATURES
+from gans.models.mlp import MLPDiscriminator
+from gans.models.multi_generator import MultiGenerator
+
+UNROLL_OPTIMIZERS = ('d_optimizer', 'sgd')
+Game = AdversarialGame | BEGANGame | MADGANGame
+
+
+class GameSetup(NamedTuple):
+    game: Game
+    generator: nn.Module
+    discriminator: nn.Module
+
+
+def _discriminator_options(config: ml_collections.ConfigDict, discriminator: nn.Module) -> nn.Module:
+    features, pack = config.get('d_batch_features', 'none'), config.get('pack', 1)
+    if features not in BATCH_FEATURES:
+        raise ValueError(f'unknown d_batch_features {features!r}; valid: {list(BATCH_FEATURES)}')
+    if not isinstance(pack, int) or pack < 1:
+        raise ValueError(f'pack must be a positive integer, got {pack!r}')
+    if features == 'none' and pack == 1:
+        return discriminator
+    if not isinstance(discriminator, MLPDiscriminator):
+        raise ValueError(f'd_batch_features and pack are options of the mlp discriminator; '
+                         f'model {config.model!r} does not take them yet')
+    if config.batch_size % pack:
+        raise ValueError(f'batch_size {config.batch_size} does not split into packs of {pack}')
+    return discriminator.clone(pack=pack, batch_features=features,
+                               minibatch_kernels=config.get('minibatch_kernels', 32),
+                               minibatch_kernel_dim=config.get('minibatch_kernel_dim', 8))
+
+
+def _gan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    objective = losses.get_objective(config.loss)
+    gp_weight = config.optim.gradient_penalty_weight
+    unroll_optimizer = config.get('unroll_optimizer', 'd_optimizer')
+    if unroll_optimizer not in UNROLL_OPTIMIZERS:
+        raise ValueError(f'unknown unroll_optimizer {unroll_optimizer!r}; valid: {list(UNROLL_OPTIMIZERS)}')
+    unroll_steps = config.get('unroll_steps', 0)
+    if not isinstance(unroll_steps, int) or unroll_steps < 0:
+        raise ValueError(f'unroll_steps must be a non-negative integer, got {unroll_steps!r}')
+    replay_size = config.get('replay_size', 0)
+    game = AdversarialGame(
+        objective=objective, latent_dim=config.latent_dim,
+        gradient_penalty_weight=objective.gradient_penalty_weight if gp_weight is None else gp_weight,
+        r1_weight=config.optim.r1_weight, unroll_steps=unroll_steps,
+        unroll_tx=optax.sgd(config.optim.d_lr) if unroll_optimizer == 'sgd' else None,
+        replay=ReplayBuffer(replay_size, config.get('replay_fraction', 0.5)) if replay_size else None)
+    generator, discriminator = models.build_models(config, data_shape)
+    return GameSetup(game, generator, _discriminator_options(config, discriminator))
+
+
+def _check_no_gan_options(config: ml_collections.ConfigDict, game: str) -> None:
+    unsupported = [name for name, default in (('unroll_steps', 0), ('replay_size', 0), ('pack', 1),
+                                              ('d_batch_features', 'none'))
+                   if config.get(name, default) != default]
+    if unsupported:
+        raise ValueError(f'game {game} does not take {unsupported}; they are options of game gan')
+
+
+def _began(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    _check_no_gan_options(config, 'began')
+    game = BEGANGame(latent_dim=config.latent_dim, gamma=config.get('began_gamma', 0.5),
+                     lambda_k=config.get('began_lambda_k', 1e-3), k_init=config.get('began_k_init', 0.0))
+    generator, _ = models.build_models(config, data_shape)
+    autoencoder = MLPAutoencoder(input_shape=data_shape, hidden=tuple(config.get('hidden', (256, 256))),
+                                 code_dim=config.get('began_code_dim', 32))
+    return GameSetup(game, generator, autoencoder)
+
+
+def _madgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    _check_no_gan_options(config, 'madgan')
+    if config.model != 'mlp':
+        raise ValueError(f"game madgan builds mlp networks; got model {config.model!r}, use --config.model=mlp")
+    hidden = tuple(config.get('hidden', (256, 256)))
+    num = config.get('madgan_generators', 4)
+    shared = config.get('madgan_shared_layers', -1)
+    generator = MultiGenerator(output_shape=data_shape, num_generators=num, hidden=hidden,
+                               shared_layers=len(hidden) if shared == -1 else shared,
+                               tanh_output=len(data_shape) == 3)
+    discriminator = MLPDiscriminator(input_shape=data_shape, hidden=hidden, outputs=num + 1)
+    return GameSetup(MADGANGame(latent_dim=config.latent_dim, num_generators=num), generator, discriminator)
+
+
+GAMES: dict[str, Callable[[ml_collections.ConfigDict, tuple[int, ...]], GameSetup]] = {
+    'gan': _gan,
+    'began': _began,
+    'madgan': _madgan,
+}
+
+
+def build_game(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    """(game, generator, discriminator) for `config.game` (default 'gan') and the example shape."""
+    name = config.get('game', 'gan')
+    if name not in GAMES:
+        raise ValueError(f'unknown game {name!r}; valid games: {sorted(GAMES)}')
+    if name == 'gan' and config.loss == 'began':
+        raise ValueError("BEGAN is a game, not a loss: use --config.game=began")
+    return GAMES[name](config, tuple(data_shape))

@@ -2,7 +2,17 @@
 
 A game turns (parameters, state, batch, key) into each player's scalar loss plus metrics and
 updated batch statistics. The engine in `gans.train` differentiates these and applies the
-players' optax transforms; it knows nothing else about the game.
+players' optax transforms; it knows nothing else about the game. Every game provides:
+
+- `latent_dim` and `init_game_state(state, key)`: the game's own arrays, kept in
+  `GANState.game_state` (an empty dict when it has none);
+- `d_loss(d_params, state, batch, key) -> (loss, (metrics, D batch stats, new game state))`;
+- `g_loss(g_params, state, batch, key) -> (loss, (metrics, G batch stats))`.
+
+This game adds two mode-collapse remedies to the plain one: an unrolled discriminator in G's
+loss (`unroll_steps`, `gans.games.unrolled`) and experience replay of past fakes in D's loss
+(`replay`, `gans.games.replay`). The unroll judges fresh fakes only: replayed ones do not
+depend on G's current parameters.
 """
 from __future__ import annotations
 
@@ -10,12 +20,32 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
+import optax
 
 from gans import losses
+from gans.games import unrolled
+from gans.games.replay import ReplayBuffer
 from gans.state import GANState, variables
 
 Metrics = dict[str, jax.Array]
+
+
+def generate(state: GANState, g_params: Any, z: jax.Array) -> tuple[jax.Array, Any]:
+    """G(z) in training mode; returns (fakes, G's updated batch stats)."""
+    fake, updates = state.generator.apply(
+        variables(g_params, state.g_batch_stats), z, train=True, mutable=['batch_stats'])
+    return fake, updates.get('batch_stats', state.g_batch_stats)
+
+
+def discriminate(state: GANState, d_params: Any, batch_stats: Any, x: jax.Array) -> tuple[jax.Array, Any]:
+    """D(x) in training mode; returns (outputs, D's updated batch stats)."""
+    logits, updates = state.discriminator.apply(
+        variables(d_params, batch_stats), x, train=True, mutable=['batch_stats'])
+    return logits, updates.get('batch_stats', batch_stats)
+
+
+def batch_size(batch: dict[str, jax.Array]) -> int:
+    return jax.tree.leaves(batch)[0].shape[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,39 +54,34 @@ class AdversarialGame:
     latent_dim: int
     gradient_penalty_weight: float = 0.0
     r1_weight: float = 0.0
+    unroll_steps: int = 0
+    # None: unroll with D's own optimizer and state; else this transform from a fresh state.
+    unroll_tx: optax.GradientTransformation | None = None
+    replay: ReplayBuffer | None = None
 
     def sample_latents(self, key: jax.Array, num: int) -> jax.Array:
         return jax.random.normal(key, (num, self.latent_dim))
 
-    def _generate(self, state: GANState, g_params: Any, z: jax.Array) -> tuple[jax.Array, Any]:
-        fake, updates = state.generator.apply(
-            variables(g_params, state.g_batch_stats), z, train=True, mutable=['batch_stats'])
-        return fake, updates.get('batch_stats', state.g_batch_stats)
+    def init_game_state(self, state: GANState, key: jax.Array) -> dict[str, Any]:
+        if self.replay is None:
+            return {}
+        fakes, _ = generate(state, state.g_params, self.sample_latents(key, self.replay.size))
+        return {'replay': self.replay.init(fakes)}
 
-    def _discriminate(self, state: GANState, d_params: Any, batch_stats: Any,
-                      x: jax.Array) -> tuple[jax.Array, Any]:
-        logits, updates = state.discriminator.apply(
-            variables(d_params, batch_stats), x, train=True, mutable=['batch_stats'])
-        return logits, updates.get('batch_stats', batch_stats)
-
-    def d_loss(self, d_params: Any, state: GANState, batch: dict[str, jax.Array],
-               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
-        """Discriminator loss on one real batch and as many fakes; returns (loss, (metrics, D batch stats))."""
-        real = batch['x']
-        z_key, penalty_key = jax.random.split(key)
-        fake, _ = self._generate(state, state.g_params, self.sample_latents(z_key, real.shape[0]))
-        fake = jax.lax.stop_gradient(fake)
+    def d_objective(self, d_params: Any, batch_stats: Any, state: GANState, real: jax.Array,
+                    fake: jax.Array, key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
+        """D's loss on given real and fake batches, regularizers included; (loss, (metrics, stats))."""
         # Real and fake pass separately, as in DCGAN, so batch norm never mixes their statistics.
-        real_logits, stats = self._discriminate(state, d_params, state.d_batch_stats, real)
-        fake_logits, stats = self._discriminate(state, d_params, stats, fake)
+        real_logits, stats = discriminate(state, d_params, batch_stats, real)
+        fake_logits, stats = discriminate(state, d_params, stats, fake)
         loss = self.objective.d_loss(real_logits, fake_logits)
         metrics = {'d_loss': loss, 'd_real_logit': real_logits.mean(), 'd_fake_logit': fake_logits.mean()}
 
         def critic(x):
-            return self._discriminate(state, d_params, stats, x)[0]
+            return discriminate(state, d_params, stats, x)[0]
 
         if self.gradient_penalty_weight:
-            penalty = losses.gradient_penalty(critic, real, fake, penalty_key)
+            penalty = losses.gradient_penalty(critic, real, fake, key)
             loss = loss + self.gradient_penalty_weight * penalty
             metrics['gradient_penalty'] = penalty
         if self.r1_weight:
@@ -65,13 +90,39 @@ class AdversarialGame:
             metrics['r1_penalty'] = penalty
         return loss, (metrics, stats)
 
+    def d_loss(self, d_params: Any, state: GANState, batch: dict[str, jax.Array],
+               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
+        """D's loss on one real batch and as many fakes; (loss, (metrics, D batch stats, game state))."""
+        real = batch['x']
+        z_key, penalty_key = jax.random.split(key)
+        fake, _ = generate(state, state.g_params, self.sample_latents(z_key, real.shape[0]))
+        fake = jax.lax.stop_gradient(fake)
+        game_state = state.game_state
+        if self.replay is not None:
+            fake, buffer = self.replay.mix(game_state['replay'], fake, jax.random.fold_in(key, 2))
+            game_state = {**game_state, 'replay': buffer}
+        loss, (metrics, stats) = self.d_objective(d_params, state.d_batch_stats, state, real, fake, penalty_key)
+        return loss, (metrics, stats, game_state)
+
     def g_loss(self, g_params: Any, state: GANState, batch: dict[str, jax.Array],
                key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
-        """Generator loss on a fresh latent batch; returns (loss, (metrics, G batch stats))."""
-        num = jax.tree.leaves(batch)[0].shape[0]
-        fake, g_stats = self._generate(state, g_params, self.sample_latents(key, num))
+        """G's loss on a fresh latent batch; returns (loss, (metrics, G batch stats))."""
+        fake, g_stats = generate(state, g_params, self.sample_latents(key, batch_size(batch)))
+        d_params = state.d_params
+        if self.unroll_steps:
+            d_params = unrolled.unroll_discriminator(
+                self._unroll_objective(state), state, g_params, batch['x'],
+                jax.random.fold_in(key, 1), self.unroll_steps, self.unroll_tx)
         # D's statistics from this pass are dropped: only D's own update moves them.
-        fake_logits, _ = self._discriminate(state, state.d_params, state.d_batch_stats, fake)
+        fake_logits, _ = discriminate(state, d_params, state.d_batch_stats, fake)
         loss = self.objective.g_loss(fake_logits)
         return loss, ({'g_loss': loss}, g_stats)
 
+    def _unroll_objective(self, state: GANState) -> unrolled.DObjective:
+        def objective(d_params, stats, g_params, real, key):
+            z_key, penalty_key = jax.random.split(key)
+            # No stop_gradient: the unrolled D must depend on G's parameters.
+            fake, _ = generate(state, g_params, self.sample_latents(z_key, real.shape[0]))
+            loss, (_, stats) = self.d_objective(d_params, stats, state, real, fake, penalty_key)
+            return loss, stats
+        return objective

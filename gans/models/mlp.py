@@ -3,6 +3,10 @@
 The paper's G uses ReLU hidden units and D uses maxout; LeakyReLU stands in for maxout here
 (same role, piecewise linear, no dead units) so that D stays a plain MLP. Works on any
 per-example shape: 2-D points for the mixtures, flattened images otherwise.
+
+The discriminator takes the mode-collapse remedies of `gans.models.minibatch` as options:
+`pack` (PacGAN: m examples judged as one, so B examples give B / m logits) and
+`batch_features` (a minibatch-discrimination or minibatch-std layer before the output).
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from gans.models import minibatch
 
 
 class MLPGenerator(nn.Module):
@@ -36,12 +42,23 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     input_shape: Sequence[int]
     hidden: Sequence[int] = (256, 256)
+    pack: int = 1
+    batch_features: str = 'none'  # one of minibatch.BATCH_FEATURES
+    minibatch_kernels: int = 32
+    minibatch_kernel_dim: int = 8
+    # 1: one real/fake logit per example, [B]; n > 1: n class logits, [B, n] (MAD-GAN).
+    outputs: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f'MLPDiscriminator expects inputs [batch, *{tuple(self.input_shape)}], got {x.shape}')
-        h = x.reshape((x.shape[0], -1))
+        h = minibatch.pack(x, self.pack)
         for width in self.hidden:
             h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
-        return nn.Dense(1)(h)[:, 0]
+        layer = minibatch.batch_features(self.batch_features, num_kernels=self.minibatch_kernels,
+                                         kernel_dim=self.minibatch_kernel_dim)
+        if layer is not None:
+            h = layer(h)
+        logits = nn.Dense(self.outputs)(h)
+        return logits[:, 0] if self.outputs == 1 else logits

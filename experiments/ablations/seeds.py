@@ -1,0 +1,99 @@
+"""Many seeds of one config as a single jitted program: `jax.vmap` over seeds, `lax.scan` over steps.
+
+    from experiments.ablations.seeds import train_seeds, generate_seeds
+    cfg = gans.config.load_config('experiments/configs/mlp_ring8.py', ['loss=lsgan'])
+    states, metrics = train_seeds(cfg, seeds=range(10), num_steps=2000)
+    points = generate_seeds(states, cfg, num=2500)       # [10, 2500, 2]
+
+Seed s starts from exactly the state `gans.train.build_experiment` builds for `config.seed = s`
+and uses its training key, so each vmapped lane is the run `gans train --config.seed=s` would
+take with the same data. Data: the whole loop runs on the accelerator, so batches are drawn
+inside the program by `sample_batch(key) -> batch`. For the 2-D mixtures the default draws
+fresh points from the mixture itself (its exact distribution, not the 100k-point TFDS split).
+`data='per_seed'` gives every seed its own stream (keyed by the seed); `data='shared'` feeds
+every seed the same batches (keyed by `config.seed`), which isolates initialisation and
+training noise from data noise. Either way batch i of a stream comes from fold_in(key, i).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from gans.data import MIXTURES
+from gans.state import GANState
+from gans.train import make_init, make_train_step
+
+Batch = dict[str, jax.Array]
+DATA_MODES = ('per_seed', 'shared')
+_DATA_PURPOSE = 3  # folded into a seed's key; 0, 1, 2 are init, train and sample keys
+
+
+def mixture_sampler(name: str, num: int) -> Callable[[jax.Array], Batch]:
+    """sample(key) -> {'x': [num, 2]}: points of mixture `name`, modes drawn uniformly."""
+    if name not in MIXTURES:
+        raise ValueError(f'in-program data is drawn for the mixtures {sorted(MIXTURES)}; got {name!r} '
+                         '(pass sample_batch for other data)')
+    spec = MIXTURES[name]
+    centers = jnp.asarray(spec.centers)
+
+    def sample(key: jax.Array) -> Batch:
+        mode_key, noise_key = jax.random.split(key)
+        modes = jax.random.randint(mode_key, (num,), 0, spec.num_modes)
+        return {'x': centers[modes] + spec.std * jax.random.normal(noise_key, (num, 2))}
+
+    return sample
+
+
+def data_key(config: ml_collections.ConfigDict, seed: int, data: str = 'per_seed') -> jax.Array:
+    """The key of the batch stream that seed `seed` trains on."""
+    if data not in DATA_MODES:
+        raise ValueError(f'unknown data mode {data!r}; valid: {list(DATA_MODES)}')
+    return jax.random.fold_in(jax.random.key(seed if data == 'per_seed' else config.seed), _DATA_PURPOSE)
+
+
+def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *, num_steps: int | None = None,
+                data: str = 'per_seed', sample_batch: Callable[[jax.Array], Batch] | None = None,
+                data_shape: tuple[int, ...] = (2,)) -> tuple[GANState, dict[str, jax.Array]]:
+    """Trains every seed for `num_steps` (default `config.num_steps`) steps in one program.
+
+    Returns the final states stacked on a leading seed axis and the metrics of every step,
+    each [num_seeds, num_steps]. `sample_batch` defaults to the mixture `config.dataset`.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError('train_seeds needs at least one seed')
+    num_steps = config.num_steps if num_steps is None else num_steps
+    examples = config.batch_size * config.optim.d_steps
+    sample_batch = sample_batch or mixture_sampler(config.dataset, examples)
+    init, game = make_init(config, data_shape)
+    step = make_train_step(game, d_steps=config.optim.d_steps, simultaneous=config.optim.simultaneous)
+
+    def run(seed_key: jax.Array, stream_key: jax.Array) -> tuple[GANState, dict[str, jax.Array]]:
+        # The same keys as build_experiment / train_key for config.seed = seed.
+        state = init(jax.random.fold_in(seed_key, 0))
+        train_key = jax.random.fold_in(seed_key, 1)
+
+        def body(state, i):
+            return step(state, sample_batch(jax.random.fold_in(stream_key, i)), train_key)
+
+        return jax.lax.scan(body, state, jnp.arange(num_steps))
+
+    seed_keys = jnp.stack([jax.random.key(s) for s in seeds])
+    stream_keys = jnp.stack([data_key(config, s, data) for s in seeds])
+    return jax.jit(jax.vmap(run))(seed_keys, stream_keys)
+
+
+def seed_state(states: GANState, index: int) -> GANState:
+    """One seed's state out of the stacked states."""
+    return jax.tree.map(lambda x: x[index], states)
+
+
+def generate_seeds(states: GANState, config: ml_collections.ConfigDict, num: int, *,
+                   seed: int = 0, use_ema: bool = True) -> Any:
+    """`num` samples of every seed's generator, [num_seeds, num, ...], from shared latents."""
+    z = jax.random.normal(jax.random.key(seed), (num, config.latent_dim))
+    return jax.jit(jax.vmap(lambda s: s.generate(z, use_ema=use_ema)))(states)

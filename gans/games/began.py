@@ -1,0 +1,85 @@
+"""BEGAN: boundary equilibrium GAN (Berthelot, Schumm & Metz 2017).
+
+D is an autoencoder and its output is the per-example reconstruction loss L(v) (here
+`gans.models.autoencoder.MLPAutoencoder`, the L1 loss). With L(x) on real data and L(G(z)) on
+fakes, averaged over the batch:
+
+    L_D = L(x) - k_t L(G(z))          L_G = L(G(z))
+    k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)
+    M = L(x) + |gamma L(x) - L(G(z))|    (convergence measure, logged)
+
+k_t is a proportional controller that keeps E L(G(z)) = gamma E L(x); gamma (the diversity
+ratio) trades quality (low) against variety (high). k_t lives in `GANState.game_state['k']`
+and is updated at every D update from that update's L(x) and L(G(z)) (the fakes D just
+judged, as in the public implementations; the paper's algorithm uses G's batch, drawn from
+the same distribution). Select with `--config.game=began`: `config.loss` is not used, since
+BEGAN's losses are not functions of logits.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gans.games.gan import Metrics, batch_size, discriminate, generate
+from gans.state import GANState
+
+
+def k_update(k: jax.Array, real_loss: jax.Array, fake_loss: jax.Array, gamma: float,
+             lambda_k: float) -> jax.Array:
+    """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)."""
+    return jnp.clip(k + lambda_k * (gamma * real_loss - fake_loss), 0.0, 1.0)
+
+
+def convergence_measure(real_loss: jax.Array, fake_loss: jax.Array, gamma: float) -> jax.Array:
+    """M = L(x) + |gamma L(x) - L(G(z))|: falls as training converges."""
+    return real_loss + jnp.abs(gamma * real_loss - fake_loss)
+
+
+@dataclasses.dataclass(frozen=True)
+class BEGANGame:
+    latent_dim: int
+    gamma: float = 0.5
+    lambda_k: float = 1e-3
+    k_init: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f'began_gamma must be in [0, 1], got {self.gamma}')
+        if not 0.0 <= self.k_init <= 1.0:
+            raise ValueError(f'began_k_init must be in [0, 1], got {self.k_init}')
+
+    def sample_latents(self, key: jax.Array, num: int) -> jax.Array:
+        # N(0, I) like every game here (the sample grids and `gans sample` draw it); the paper
+        # uses U[-1, 1], an unimportant difference for a learned G.
+        return jax.random.normal(key, (num, self.latent_dim))
+
+    def init_game_state(self, state: GANState, key: jax.Array) -> dict[str, Any]:
+        del state, key
+        return {'k': jnp.asarray(self.k_init, jnp.float32)}
+
+    def d_loss(self, d_params: Any, state: GANState, batch: dict[str, jax.Array],
+               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
+        real = batch['x']
+        fake, _ = generate(state, state.g_params, self.sample_latents(key, real.shape[0]))
+        fake = jax.lax.stop_gradient(fake)
+        real_energy, stats = discriminate(state, d_params, state.d_batch_stats, real)
+        fake_energy, stats = discriminate(state, d_params, stats, fake)
+        real_loss, fake_loss = real_energy.mean(), fake_energy.mean()
+        k = state.game_state['k']
+        loss = real_loss - k * fake_loss
+        # The controller sees values, not gradients.
+        real_value, fake_value = jax.lax.stop_gradient((real_loss, fake_loss))
+        new_k = k_update(k, real_value, fake_value, self.gamma, self.lambda_k)
+        metrics = {'d_loss': loss, 'd_real_recon': real_loss, 'd_fake_recon': fake_loss, 'began_k': new_k,
+                   'began_convergence': convergence_measure(real_value, fake_value, self.gamma)}
+        return loss, (metrics, stats, {**state.game_state, 'k': new_k})
+
+    def g_loss(self, g_params: Any, state: GANState, batch: dict[str, jax.Array],
+               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
+        fake, g_stats = generate(state, g_params, self.sample_latents(key, batch_size(batch)))
+        energy, _ = discriminate(state, state.d_params, state.d_batch_stats, fake)
+        loss = energy.mean()
+        return loss, ({'g_loss': loss}, g_stats)

@@ -1,0 +1,84 @@
+"""BEGAN: the autoencoder energy, the k_t controller and the convergence measure."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gans.games.began import BEGANGame, convergence_measure, k_update
+from gans.models.autoencoder import MLPAutoencoder
+from gans.models.mlp import MLPGenerator
+from gans.state import create_state
+from gans.train import make_train_step
+
+LATENT = 3
+
+
+def _setup(lambda_k=1e-3, gamma=0.5, k_init=0.0, lr=1e-2):
+    game = BEGANGame(latent_dim=LATENT, gamma=gamma, lambda_k=lambda_k, k_init=k_init)
+    gen = MLPGenerator(output_shape=(2,), hidden=(8,), tanh_output=False)
+    disc = MLPAutoencoder(input_shape=(2,), hidden=(8,), code_dim=2)
+    state = create_state(gen, disc, optax.adam(lr), optax.adam(lr), jax.random.key(0),
+                         jnp.zeros((1, LATENT)), jnp.zeros((1, 2)))
+    return game, state.replace(game_state=game.init_game_state(state, jax.random.key(1)))
+
+
+def test_k_update_matches_the_formula_and_clips():
+    np.testing.assert_allclose(k_update(0.3, 2.0, 0.5, gamma=0.7, lambda_k=0.01), 0.3 + 0.01 * (1.4 - 0.5))
+    assert float(k_update(0.99, 10.0, 0.0, gamma=1.0, lambda_k=0.1)) == 1.0
+    assert float(k_update(0.01, 0.0, 10.0, gamma=1.0, lambda_k=0.1)) == 0.0
+    np.testing.assert_allclose(convergence_measure(2.0, 0.5, 0.7), 2.0 + abs(1.4 - 0.5))
+    np.testing.assert_allclose(convergence_measure(1.0, 3.0, 0.5), 1.0 + 2.5)
+
+
+def test_autoencoder_energy_is_the_per_example_l1_reconstruction_loss():
+    ae = MLPAutoencoder(input_shape=(2,), hidden=(8,), code_dim=2)
+    x = jax.random.normal(jax.random.key(0), (5, 2))
+    variables = ae.init(jax.random.key(1), x)
+    recon = ae.apply(variables, x, method='reconstruct')
+    np.testing.assert_allclose(ae.apply(variables, x), np.abs(np.asarray(x - recon)).mean(axis=1), rtol=1e-6)
+
+
+def test_d_loss_and_k_update_match_an_independent_computation():
+    game, state = _setup(lambda_k=0.05, gamma=0.6)
+    state = state.replace(game_state={'k': jnp.asarray(0.25)})
+    real = jax.random.normal(jax.random.key(2), (16, 2))
+    key = jax.random.key(3)
+    loss, (metrics, _, game_state) = game.d_loss(state.d_params, state, {'x': real}, key)
+    # By hand: the same latents, G's output, then the autoencoder's reconstructions.
+    fake = state.generator.apply({'params': state.g_params}, jax.random.normal(key, (16, LATENT)))
+    rec = lambda x: state.discriminator.apply({'params': state.d_params}, x, method='reconstruct')
+    l_real = float(np.abs(np.asarray(real - rec(real))).mean())
+    l_fake = float(np.abs(np.asarray(fake - rec(fake))).mean())
+    np.testing.assert_allclose(loss, l_real - 0.25 * l_fake, rtol=1e-5)
+    np.testing.assert_allclose(game_state['k'], np.clip(0.25 + 0.05 * (0.6 * l_real - l_fake), 0, 1), rtol=1e-5)
+    np.testing.assert_allclose(metrics['began_convergence'], l_real + abs(0.6 * l_real - l_fake), rtol=1e-5)
+
+
+def test_k_stays_in_unit_interval_under_adversarial_inputs():
+    """A huge lambda_k and real batches of wildly different scale drive k against both bounds."""
+    game, state = _setup(lambda_k=50.0, gamma=1.0, k_init=0.5, lr=0.5)
+    step = jax.jit(make_train_step(game))
+    seen = []
+    for i in range(12):
+        scale = 1e4 if i % 3 == 0 else 1e-3  # a real batch far harder or far easier than the fakes
+        real = scale * jax.random.normal(jax.random.key(i), (8, 2))
+        state, metrics = step(state, {'x': real}, jax.random.key(100 + i))
+        k = float(state.game_state['k'])
+        assert 0.0 <= k <= 1.0 and np.isfinite(float(metrics['d_loss']))
+        seen.append(k)
+    assert 1.0 in seen and 0.0 in seen  # both bounds were hit: the clip was exercised
+
+
+def test_d_loss_gradient_uses_k_as_a_constant():
+    """d L_D / d theta = d L(x) / d theta - k d L(G(z)) / d theta, with k not differentiated."""
+    game, state = _setup()
+    state = state.replace(game_state={'k': jnp.asarray(0.4)})
+    real = jax.random.normal(jax.random.key(2), (8, 2))
+    key = jax.random.key(3)
+    grads, _ = jax.grad(game.d_loss, has_aux=True)(state.d_params, state, {'x': real}, key)
+    fake = state.generator.apply({'params': state.g_params}, jax.random.normal(key, (8, LATENT)))
+    energy = lambda p, x: state.discriminator.apply({'params': p}, x).mean()
+    g_real, g_fake = jax.grad(energy)(state.d_params, real), jax.grad(energy)(state.d_params, fake)
+    expected = jax.tree.map(lambda a, b: a - 0.4 * b, g_real, g_fake)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
