@@ -12,7 +12,10 @@ import jax
 @pytest.mark.slow
 def test_short_dcgan_run_draws_all_ten_recognisable_digits(tmp_path, data_dir):
     config = config_lib.load_config('experiments/configs/dcgan_digits.py',
-                                    ['num_steps=2000', 'sample_every=1000', 'checkpoint_every=2000'])
+                                    ['num_steps=2000', 'sample_every=1000', 'checkpoint_every=2000',
+                                     # One device: XLA:CPU's simulated-device collectives can time out
+                                     # (40 s) on a loaded 2-core machine over thousands of steps.
+                                     'num_devices=1'])
     state = train(config, str(tmp_path))
     images = sampling.sample_outputs(state, config.latent_dim, jax.random.key(0), 500)
     params = digits_classifier.load_params()
