@@ -121,17 +121,18 @@ def evaluate_state(state, config, *, num_samples: int = 10_000, seed: int = 0, s
                    network: str | None = None) -> dict:
     """Samples `num_samples` from `state` (EMA generator) and scores them against `split` of the config's dataset."""
     import jax
-    from gans import sampling
+    from gans import games, sampling
     from gans.metrics.feature_networks import default_feature_network, load_feature_network
 
     key = jax.random.key(seed)
     spec = data.dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
+    sample_latents = games.build_game(config, spec.shape).game.sample_latents
     if spec.kind == 'points':
-        return point_metrics(sampling.sample_outputs(state, config.latent_dim, key, num_samples), config.dataset,
+        return point_metrics(sampling.sample_outputs(state, sample_latents, key, num_samples), config.dataset,
                              seed=seed)
     net = load_feature_network(network or default_feature_network(config.dataset))
     ref = reference(config.dataset, net, split=split, image_size=config.image_size, data_dir=config.data_dir)
-    return image_metrics(sampling.sample_batches(state, config.latent_dim, key, num_samples), ref, net, seed=seed)
+    return image_metrics(sampling.sample_batches(state, sample_latents, key, num_samples), ref, net, seed=seed)
 
 
 def evaluate_samples_file(path: str, dataset: str, *, split: str = 'train', network: str | None = None,

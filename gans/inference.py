@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 
 from gans import config as config_lib
-from gans import sampling, sharding
+from gans import games, sampling, sharding
 from gans.checkpoint import Checkpointer
 from gans.loop import dataset_spec
 from gans.state import GANState
@@ -34,11 +34,13 @@ def load_trained_state(workdir: str, step: int | None = None) -> tuple[GANState,
 
 
 def write_samples(state: GANState, config: ml_collections.ConfigDict, *, num: int, seed: int, out: str) -> str:
+    """Writes `num` samples of `state` to `out` (.npz): `images` or `points`, plus the generator's
+    other inputs where it has them (`labels` of a class-conditional model, InfoGAN's `codes`)."""
     key = jax.random.key(seed)
-    generated = sampling.sample_outputs(state, config.latent_dim, key, num)
+    game = games.build_game(config, dataset_spec(config).shape).game
+    chunks = list(sampling.sample_batches(state, game.sample_latents, key, num, with_latents=True))
+    generated = np.concatenate([out for out, _ in chunks])
+    inputs = {name: np.concatenate([c[1][name] for c in chunks]) for name in chunks[0][1]}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    if generated.dtype == np.uint8:
-        np.savez(out, images=generated)
-    else:
-        np.savez(out, points=generated)
+    np.savez(out, **{'images' if generated.dtype == np.uint8 else 'points': generated}, **inputs)
     return out

@@ -160,9 +160,8 @@ def _check_and_average(pending: list[tuple[int, dict]], checkpointer: Checkpoint
     return {name: float(np.mean([m[name] for m in values])) for name in values[-1]}
 
 
-def _grid_latents(experiment: Experiment) -> jax.Array:
-    num = experiment.config.grid_size ** 2
-    return jax.random.normal(sample_key(experiment.config), (num, experiment.game.latent_dim))
+def _grid_latents(experiment: Experiment):
+    return experiment.game.sample_latents(sample_key(experiment.config), experiment.config.grid_size ** 2)
 
 
 def _write_sample_grid(experiment: Experiment, samples: np.ndarray, path: str) -> None:

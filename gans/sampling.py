@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from gans.state import GANState
+from gans.state import GANState, Latents
+
+LatentSampler = Callable[[jax.Array, int], Latents]
 
 
 def to_uint8(images: jax.Array | np.ndarray) -> np.ndarray:
@@ -18,32 +20,41 @@ def to_uint8(images: jax.Array | np.ndarray) -> np.ndarray:
     return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def generate(state: GANState, z: jax.Array, *, use_ema: bool = True) -> np.ndarray:
-    return np.asarray(_generate_jit(state, z, use_ema))
+def generate(state: GANState, latents: Latents, *, use_ema: bool = True) -> np.ndarray:
+    return np.asarray(_generate_jit(state, latents, use_ema))
 
 
 @jax.jit(static_argnames='use_ema')
-def _generate_jit(state: GANState, z: jax.Array, use_ema: bool) -> jax.Array:
-    return state.generate(z, use_ema=use_ema)
+def _generate_jit(state: GANState, latents: Latents, use_ema: bool) -> jax.Array:
+    return state.generate(latents, use_ema=use_ema)
 
 
-def sample_batches(state: GANState, latent_dim: int, key: jax.Array, num: int, *,
-                   batch_size: int = 500, use_ema: bool = True) -> Iterator[np.ndarray]:
+def sample_batches(state: GANState, sample_latents: LatentSampler, key: jax.Array, num: int, *,
+                   batch_size: int = 500, use_ema: bool = True,
+                   with_latents: bool = False) -> Iterator[np.ndarray | tuple[np.ndarray, dict]]:
     """Yields `num` samples in chunks: images as uint8 NHWC, other outputs (2-D points) as float32.
 
-    Latents of the chunk starting at sample i come from `fold_in(key, i)`, so a key gives the
-    same samples whatever consumes them, and nothing holds all of them at once.
+    `sample_latents(key, n)` is the game's (`game.sample_latents`). Latents of the chunk starting
+    at sample i come from `fold_in(key, i)`, so a key gives the same samples whatever consumes
+    them, and nothing holds all of them at once. With `with_latents`, yields (samples, inputs)
+    where inputs holds the generator's non-z inputs as numpy (labels, codes; empty if none).
     """
     for start in range(0, num, batch_size):
         size = min(batch_size, num - start)
-        z = jax.random.normal(jax.random.fold_in(key, start), (size, latent_dim))
-        out = generate(state, z, use_ema=use_ema)
-        yield to_uint8(out) if out.ndim == 4 else out.astype(np.float32)
+        latents = sample_latents(jax.random.fold_in(key, start), size)
+        out = generate(state, latents, use_ema=use_ema)
+        out = to_uint8(out) if out.ndim == 4 else out.astype(np.float32)
+        if with_latents:
+            inputs = {k: np.asarray(v) for k, v in latents.items() if k != 'z'} if isinstance(latents, dict) else {}
+            yield out, inputs
+        else:
+            yield out
 
 
-def sample_outputs(state: GANState, latent_dim: int, key: jax.Array, num: int, **kwargs) -> np.ndarray:
+def sample_outputs(state: GANState, sample_latents: LatentSampler, key: jax.Array, num: int,
+                   **kwargs) -> np.ndarray:
     """All of `sample_batches` as one array."""
-    return np.concatenate(list(sample_batches(state, latent_dim, key, num, **kwargs)))
+    return np.concatenate(list(sample_batches(state, sample_latents, key, num, **kwargs)))
 
 
 def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:

@@ -18,6 +18,9 @@ from flax import struct
 
 from gans import optim
 
+# A generator's input: z alone, or a dict of keyword inputs ({'z', 'labels', 'codes', ...}).
+Latents = jax.Array | dict[str, jax.Array]
+
 
 class GANState(struct.PyTreeNode):
     step: jax.Array
@@ -41,10 +44,22 @@ class GANState(struct.PyTreeNode):
         ema = optim.ema_params(self.g_opt_state)
         return self.g_params if ema is None else ema
 
-    def generate(self, z: jax.Array, *, use_ema: bool = True, **kwargs) -> jax.Array:
-        """G(z) in inference mode (running batch statistics), from the EMA parameters by default."""
+    def generate(self, latents: Latents, *, use_ema: bool = True) -> jax.Array:
+        """G(latents) in inference mode (running batch statistics), from the EMA parameters by default."""
         params = self.ema_params if use_ema else self.g_params
-        return self.generator.apply(variables(params, self.g_batch_stats), z, train=False, **kwargs)
+        return apply_with_inputs(self.generator, variables(params, self.g_batch_stats), latents, train=False)
+
+
+def apply_with_inputs(module: nn.Module, variables_or_key: Any, inputs: Any, *, init: bool = False, **kwargs):
+    """`module.apply` (or `init`) on network inputs given as an array or as a dict of keyword arguments.
+
+    Unconditional generators take `z` alone; conditional ones take a dict such as
+    {'z': ..., 'labels': ...} (see `gans.games`), passed as keyword arguments.
+    """
+    call = module.init if init else module.apply
+    if isinstance(inputs, dict):
+        return call(variables_or_key, **inputs, **kwargs)
+    return call(variables_or_key, inputs, **kwargs)
 
 
 def variables(params: Any, batch_stats: Any) -> dict:
@@ -53,12 +68,15 @@ def variables(params: Any, batch_stats: Any) -> dict:
 
 
 def create_state(generator: nn.Module, discriminator: nn.Module, g_tx: optax.GradientTransformation,
-                 d_tx: optax.GradientTransformation, key: jax.Array, z_example: jax.Array,
-                 x_example: jax.Array, **extra_inputs) -> GANState:
-    """Initialises both players from example inputs (only their shapes matter)."""
+                 d_tx: optax.GradientTransformation, key: jax.Array, z_example: Latents,
+                 x_example: Latents) -> GANState:
+    """Initialises both players from example inputs (only their shapes matter).
+
+    Each example is an array or a dict of keyword inputs (e.g. {'x': images, 'labels': labels}).
+    """
     g_key, d_key = jax.random.split(key)
-    g_vars = generator.init(g_key, z_example, train=False, **extra_inputs)
-    d_vars = discriminator.init(d_key, x_example, train=False, **extra_inputs)
+    g_vars = apply_with_inputs(generator, g_key, z_example, init=True, train=False)
+    d_vars = apply_with_inputs(discriminator, d_key, x_example, init=True, train=False)
     g_params, d_params = g_vars['params'], d_vars['params']
     return GANState(
         step=jnp.zeros((), jnp.int32),

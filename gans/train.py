@@ -144,8 +144,12 @@ def make_init(config: ml_collections.ConfigDict,
     num_examples = config.get('pack', 1)
 
     def init(key: jax.Array) -> GANState:
-        state = create_state(generator, discriminator, g_tx, d_tx, key,
-                             jnp.zeros((1, config.latent_dim)), jnp.zeros((num_examples, *data_shape)))
+        # Only shapes matter here; conditional games add labels or codes to both examples.
+        z_example = game.sample_latents(jax.random.key(0), 1)
+        x_example = jnp.zeros((num_examples, *data_shape))
+        if hasattr(game, 'discriminator_example'):
+            x_example = game.discriminator_example(x_example)
+        state = create_state(generator, discriminator, g_tx, d_tx, key, z_example, x_example)
         # A purpose of its own, so the players' initial parameters are what they were without it.
         return state.replace(game_state=game.init_game_state(state, jax.random.fold_in(key, 7)))
 

@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gans.games.gan import Metrics, batch_size, discriminate, generate
+from gans.games.gan import Metrics, batch_size, discriminate, fake_latents, generate
 from gans.state import GANState
 
 
@@ -63,7 +63,7 @@ class BEGANGame:
     def d_loss(self, d_params: Any, state: GANState, batch: dict[str, jax.Array],
                key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
         real = batch['x']
-        fake, _ = generate(state, state.g_params, self.sample_latents(key, real.shape[0]))
+        fake, _ = generate(state, state.g_params, fake_latents(self, batch, key))
         fake = jax.lax.stop_gradient(fake)
         real_energy, stats = discriminate(state, d_params, state.d_batch_stats, real)
         fake_energy, stats = discriminate(state, d_params, stats, fake)
@@ -79,7 +79,7 @@ class BEGANGame:
 
     def g_loss(self, g_params: Any, state: GANState, batch: dict[str, jax.Array],
                key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
-        fake, g_stats = generate(state, g_params, self.sample_latents(key, batch_size(batch)))
+        fake, g_stats = generate(state, g_params, fake_latents(self, batch, key))
         energy, _ = discriminate(state, state.d_params, state.d_batch_stats, fake)
         loss = energy.mean()
         return loss, ({'g_loss': loss}, g_stats)

@@ -4,7 +4,12 @@ A game turns (parameters, state, batch, key) into each player's scalar loss plus
 updated batch statistics. The engine in `gans.train` differentiates these and applies the
 players' optax transforms; it knows nothing else about the game. Every game provides:
 
-- `latent_dim` and `init_game_state(state, key)`: the game's own arrays, kept in
+- `latent_dim`, and `sample_latents(key, num)`: the generator's input, an array z or a dict of
+  keyword inputs for conditional generators ({'z', 'labels'} or InfoGAN's {'z', 'codes', ...});
+  integer entries other than z are written beside the samples by `gans sample`;
+- optionally `discriminator_example(x)`: D's example input for initialisation, when D takes more
+  than images (a dict of keyword inputs, e.g. {'x': x, 'labels': ...});
+- `init_game_state(state, key)`: the game's own arrays, kept in
   `GANState.game_state` (an empty dict when it has none);
 - `d_loss(d_params, state, batch, key) -> (loss, (metrics, D batch stats, new game state))`;
 - `g_loss(g_params, state, batch, key) -> (loss, (metrics, G batch stats))`.
@@ -25,15 +30,15 @@ import optax
 from gans import losses
 from gans.games import unrolled
 from gans.games.replay import ReplayBuffer
-from gans.state import GANState, variables
+from gans.state import GANState, Latents, apply_with_inputs, variables
 
 Metrics = dict[str, jax.Array]
 
 
-def generate(state: GANState, g_params: Any, z: jax.Array) -> tuple[jax.Array, Any]:
-    """G(z) in training mode; returns (fakes, G's updated batch stats)."""
-    fake, updates = state.generator.apply(
-        variables(g_params, state.g_batch_stats), z, train=True, mutable=['batch_stats'])
+def generate(state: GANState, g_params: Any, latents: Latents) -> tuple[jax.Array, Any]:
+    """G(latents) in training mode; returns (fakes, G's updated batch stats)."""
+    fake, updates = apply_with_inputs(state.generator, variables(g_params, state.g_batch_stats), latents,
+                                      train=True, mutable=['batch_stats'])
     return fake, updates.get('batch_stats', state.g_batch_stats)
 
 
@@ -46,6 +51,18 @@ def discriminate(state: GANState, d_params: Any, batch_stats: Any, x: jax.Array)
 
 def batch_size(batch: dict[str, jax.Array]) -> int:
     return jax.tree.leaves(batch)[0].shape[0]
+
+
+LATENTS_KEY = 'latents'
+
+
+def fake_latents(game: Any, batch: dict[str, Any], key: jax.Array) -> Latents:
+    """The latents of the fakes that face `batch`: `batch['latents']` when the step drew them
+    (one per example, so that splitting a batch into micro-batches splits its fakes too), else
+    `game.sample_latents(key, batch size)`. Every game draws its fakes through this."""
+    if LATENTS_KEY in batch:
+        return batch[LATENTS_KEY]
+    return game.sample_latents(key, batch_size(batch))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +112,7 @@ class AdversarialGame:
         """D's loss on one real batch and as many fakes; (loss, (metrics, D batch stats, game state))."""
         real = batch['x']
         z_key, penalty_key = jax.random.split(key)
-        fake, _ = generate(state, state.g_params, self.sample_latents(z_key, real.shape[0]))
+        fake, _ = generate(state, state.g_params, fake_latents(self, batch, z_key))
         fake = jax.lax.stop_gradient(fake)
         game_state = state.game_state
         if self.replay is not None:
@@ -107,7 +124,7 @@ class AdversarialGame:
     def g_loss(self, g_params: Any, state: GANState, batch: dict[str, jax.Array],
                key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
         """G's loss on a fresh latent batch; returns (loss, (metrics, G batch stats))."""
-        fake, g_stats = generate(state, g_params, self.sample_latents(key, batch_size(batch)))
+        fake, g_stats = generate(state, g_params, fake_latents(self, batch, key))
         d_params = state.d_params
         if self.unroll_steps:
             d_params = unrolled.unroll_discriminator(

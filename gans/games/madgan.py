@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import optax
 
-from gans.games.gan import Metrics, batch_size, discriminate, generate
+from gans.games.gan import Metrics, batch_size, discriminate, fake_latents, generate
 from gans.models.multi_generator import generator_index
 from gans.state import GANState
 
@@ -40,7 +40,7 @@ class MADGANGame:
                key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
         real = batch['x']
         num = real.shape[0]
-        fake, _ = generate(state, state.g_params, self.sample_latents(key, num))
+        fake, _ = generate(state, state.g_params, fake_latents(self, batch, key))
         fake = jax.lax.stop_gradient(fake)
         real_logits, stats = discriminate(state, d_params, state.d_batch_stats, real)
         fake_logits, stats = discriminate(state, d_params, stats, fake)
@@ -56,7 +56,7 @@ class MADGANGame:
 
     def g_loss(self, g_params: Any, state: GANState, batch: dict[str, jax.Array],
                key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
-        fake, g_stats = generate(state, g_params, self.sample_latents(key, batch_size(batch)))
+        fake, g_stats = generate(state, g_params, fake_latents(self, batch, key))
         logits, _ = discriminate(state, state.d_params, state.d_batch_stats, fake)
         loss = -jax.nn.log_softmax(logits)[:, -1].mean()
         return loss, ({'g_loss': loss}, g_stats)

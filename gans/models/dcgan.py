@@ -92,7 +92,12 @@ class DCGANDiscriminator(nn.Module):
     width: int = 64  # channels of the first conv; doubles at each halving
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = True, return_features: bool = False):
+        """Logits [N]; with `return_features`, (logits, the last 4x4 map flattened to [N, F]).
+
+        The features are the trunk that conditional and auxiliary heads share (projection
+        discriminator, ACGAN's classifier, InfoGAN's Q, VAE-GAN's feature-space loss).
+        """
         stages = _num_stages(self.image_size, 'DCGANDiscriminator')
         _check_positive('DCGANDiscriminator', channels=self.channels, width=self.width)
         expected = (self.image_size, self.image_size, self.channels)
@@ -109,5 +114,7 @@ class DCGANDiscriminator(nn.Module):
                 x = _batch_norm(train, f'down{stage}_bn')(x)
             x = nn.leaky_relu(x, 0.2)
             features *= 2
-        x = Conv2D(1, 4, strides=1, padding=0, kernel_init=_weight_init, name='to_logit')(x)
-        return x.reshape(x.shape[0])
+        features = x
+        logits = Conv2D(1, 4, strides=1, padding=0, kernel_init=_weight_init, name='to_logit')(x)
+        logits = logits.reshape(logits.shape[0])
+        return (logits, features.reshape(features.shape[0], -1)) if return_features else logits

@@ -50,7 +50,8 @@ class MLPDiscriminator(nn.Module):
     outputs: int = 1
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = True, return_features: bool = False):
+        """Logits; with `return_features`, (logits, the last hidden layer [B / pack, F]) for heads."""
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f'MLPDiscriminator expects inputs [batch, *{tuple(self.input_shape)}], got {x.shape}')
         h = minibatch.pack(x, self.pack)
@@ -61,4 +62,5 @@ class MLPDiscriminator(nn.Module):
         if layer is not None:
             h = layer(h)
         logits = nn.Dense(self.outputs)(h)
-        return logits[:, 0] if self.outputs == 1 else logits
+        logits = logits[:, 0] if self.outputs == 1 else logits
+        return (logits, h) if return_features else logits
