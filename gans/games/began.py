@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gans.games.gan import Metrics, batch_size, discriminate, fake_latents, generate
+from gans.games.gan import Metrics, discriminate, fake_latents, generate
 from gans.state import GANState
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import optax
 
-from gans.games.gan import Metrics, batch_size, discriminate, fake_latents, generate
+from gans.games.gan import Metrics, discriminate, fake_latents, generate
 from gans.models.multi_generator import generator_index
 from gans.state import GANState
 
