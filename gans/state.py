@@ -77,7 +77,8 @@ def create_state(generator: nn.Module, discriminator: nn.Module, g_tx: optax.Gra
     g_key, d_key = jax.random.split(key)
     g_vars = apply_with_inputs(generator, g_key, z_example, init=True, train=False)
     d_vars = apply_with_inputs(discriminator, d_key, x_example, init=True, train=False)
-    g_params, d_params = g_vars['params'], d_vars['params']
+    # .get: a player may have no parameters (a plain VAE's idle discriminator).
+    g_params, d_params = g_vars.get('params', {}), d_vars.get('params', {})
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_params, d_params=d_params,
