@@ -4,6 +4,8 @@
   gans sample --workdir runs/dcgan --num 1000 --seed 0 --out samples.npz
   gans evaluate --workdir runs/dcgan [--num 10000 --seed 0]
   gans evaluate --samples samples.npz --dataset digits
+  gans reconstruct --workdir runs/vae [--split test] [--num 64] [--out recon.npz]   VAEs: held-out ELBO
+  gans interpolate|traverse|manifold|arithmetic --workdir runs/x [--out fig.png]   latent-space figures
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import sys
 
 from absl import app, flags
 
-COMMANDS = ('train', 'sample', 'evaluate')
+FIGURE_COMMANDS = ('interpolate', 'traverse', 'manifold', 'arithmetic')
+COMMANDS = ('train', 'sample', 'evaluate', 'reconstruct', *FIGURE_COMMANDS)
 
 _CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally `path:variant`; override any field '
                               'with --config.<field>=<value>.')
@@ -23,6 +26,9 @@ _SAMPLES = flags.DEFINE_string('samples', None, 'evaluate: a `gans sample` .npz 
 _DATASET = flags.DEFINE_string('dataset', None, 'evaluate --samples: the dataset to compare with.')
 _SPLIT = flags.DEFINE_string('split', 'train', 'evaluate: reference split.')
 _FEATURES = flags.DEFINE_string('feature_network', None, 'evaluate: digits or inception (default: by dataset).')
+_METHOD = flags.DEFINE_enum('method', 'slerp', ['linear', 'slerp'], 'interpolate: how latents are mixed.')
+_STEPS = flags.DEFINE_integer('steps', None, 'interpolate/traverse: columns per row (default 10 / 9).')
+_EXPRESSION = flags.DEFINE_string('expression', '7-1+0', 'arithmetic: class means to add and subtract.')
 
 
 def _train(overrides: list[str]) -> None:
@@ -61,6 +67,56 @@ def _evaluate(overrides: list[str]) -> None:
     print(json.dumps(result))
 
 
+
+def _reconstruct(overrides: list[str]) -> None:
+    """A VAE run's held-out ELBO (printed as JSON) and reconstructions of a split (.npz and .png)."""
+    import json
+    from gans import reconstruction
+    if overrides:
+        raise app.UsageError('reconstruct takes no --config overrides')
+    # Its own defaults where the shared flags were not given: the test split and recon.npz.
+    result = reconstruction.reconstruct_workdir(
+        _WORKDIR.value, split=_SPLIT.value if flags.FLAGS['split'].present else 'test',
+        num=_NUM.value or reconstruction.DEFAULT_NUM_RECONSTRUCTIONS,
+        out=_OUT.value if flags.FLAGS['out'].present else 'recon.npz', seed=_SEED.value)
+    print(json.dumps(result))
+
+
+def _figure(command: str, overrides: list[str]) -> None:
+    """The latent-space figures of gans.latent_figures, written as a PNG."""
+    import jax
+    from gans import latent_figures, sampling
+    from gans.inference import load_trained_run
+    if overrides:
+        raise app.UsageError(f'{command} takes no --config overrides')
+    state, config, game = load_trained_run(_WORKDIR.value)
+    key, num, steps = jax.random.key(_SEED.value), _NUM.value, _STEPS.value
+    if command == 'interpolate':
+        image = latent_figures.interpolation(state, game.sample_latents, key, rows=num or 8, steps=steps or 10,
+                                             method=_METHOD.value)
+    elif command == 'traverse':
+        categories = {'codes': config.get('info_categorical'), 'labels': config.get('num_classes')}
+        image = latent_figures.traversal(state, game.sample_latents, key, categories, rows=num or 5,
+                                         steps=steps or 9)
+    elif command == 'manifold':
+        image = latent_figures.manifold(state, game.sample_latents, key, size=num or 20)
+    else:
+        image = latent_figures.arithmetic(state, game.sample_latents, key, _EXPRESSION.value,
+                                          _digit_classes(config.dataset), 10, num_samples=num or 2000)
+    out = _OUT.value if _OUT.present else f'{command}.png'
+    sampling.save_png(image, out)
+    print(f'wrote {out}')
+
+
+def _digit_classes(dataset: str):
+    """uint8 images -> digit classes by the evaluation's digits classifier (grouping for arithmetic)."""
+    from gans.metrics import digits_classifier
+    if dataset != 'digits':
+        raise app.UsageError(f'arithmetic groups samples by the digits classifier; dataset {dataset!r} has none')
+    params = digits_classifier.load_params()
+    return lambda images: digits_classifier.predict(params, images).argmax(-1)
+
+
 def _split_config_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     """Pulls `--config.a.b=value` (or `--config.a.b value`) out of argv as `a.b=value` strings."""
     overrides, rest = [], []
@@ -95,4 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         raise app.UsageError(f'unexpected arguments {rest[1:]}')
     if _WORKDIR.value is None and not (command == 'evaluate' and _SAMPLES.value):
         raise app.UsageError('--workdir is required')
-    {'train': _train, 'sample': _sample, 'evaluate': _evaluate}[command](overrides)
+    if command in FIGURE_COMMANDS:
+        _figure(command, overrides)
+        return
+    {'train': _train, 'sample': _sample, 'evaluate': _evaluate, 'reconstruct': _reconstruct}[command](overrides)

@@ -45,6 +45,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.grid_size = 8  # sample grids show grid_size**2 images (or points, for 2-D data)
     config.data_dir = placeholder(str)  # None: $GANS_DATA_DIR, else TFDS's default
     config.num_devices = 0  # 0: every visible device
+    # Networks' computation dtype: 'float32' | 'bfloat16'; parameters and optimizer states stay float32.
+    config.compute_dtype = 'float32'
+    config.d_batch_norm = True  # dcgan D: batch norm in the trunk; False for a per-example gradient penalty
 
     # The game and its mode-collapse remedies (gans.games; README's table lists the values).
     config.game = 'gan'  # 'gan' | 'began' | 'madgan'
@@ -52,16 +55,32 @@ def base_config() -> ml_collections.ConfigDict:
     config.unroll_optimizer = 'd_optimizer'  # the unroll's update rule: 'd_optimizer' (D's Adam) | 'sgd'
     config.replay_size = 0  # past fakes kept for experience replay; 0: off
     config.replay_fraction = 0.5  # of D's fake batch drawn from the replay buffer
-    config.d_batch_features = 'none'  # mlp D: 'none' | 'minibatch' (discrimination) | 'stddev'
+    config.d_batch_features = 'none'  # mlp/dcgan D: 'none' | 'minibatch' (discrimination) | 'stddev'
     config.minibatch_kernels = 32
     config.minibatch_kernel_dim = 8
-    config.pack = 1  # PacGAN: D judges this many examples at once (mlp D)
+    config.pack = 1  # PacGAN: D judges this many examples at once (mlp/dcgan D)
     config.began_gamma = 0.5  # BEGAN diversity ratio
     config.began_lambda_k = 1e-3  # BEGAN k_t learning rate
     config.began_k_init = 0.0
     config.began_code_dim = 32  # BEGAN autoencoder bottleneck
     config.madgan_generators = 4  # MAD-GAN: k generators
     config.madgan_shared_layers = -1  # hidden layers the generators share; -1: all of them
+    config.madgan_diversity_weight = 0.0  # MAD-GAN: weight of the generators' feature-similarity loss
+    # Conditional games (gans.games.conditional: 'cgan', 'acgan') and InfoGAN ('infogan').
+    config.num_classes = placeholder(int)  # labels of the dataset; None: conditional games refuse to run
+    config.conditional_discriminator = 'projection'  # cgan's D(x, y): 'projection' | 'concat' (label channels)
+    config.class_loss_weight = 1.0  # acgan: weight of the class cross-entropy in both players' losses
+    config.info_categorical = 10  # infogan: categories of the categorical code
+    config.info_continuous = 2  # infogan: continuous codes ~ U(-1, 1); 0: none
+    config.info_weight = 1.0  # infogan: lambda, weight of the mutual-information bound
+    config.info_continuous_weight = 0.1  # infogan: continuous codes' bound relative to the categorical one
+    # The VAE family (gans.games.vae: 'vae', 'cvae', 'vaegan'); `model` picks 'dcgan' (conv) or 'mlp'.
+    config.vae_beta = 1.0  # weight of the KL; 1: the ELBO, > 1: beta-VAE
+    config.vae_beta_warmup_steps = 0  # beta rises linearly from 0 over these steps; 0: constant
+    config.vae_decoder = 'bernoulli'  # p(x|z): 'bernoulli' (on grey levels (x+1)/2) | 'gaussian'
+    config.vae_gaussian_scale = placeholder(float)  # gaussian decoder's std in [-1, 1] units; None: learned
+    config.vae_width = 32  # channels of the conv encoder's first / decoder's last hidden map
+    config.vae_gamma = 1.0  # vaegan: weight of the feature reconstruction in the decoder's loss
 
     config.optim = ml_collections.ConfigDict()
     config.optim.g_lr = 2e-4
@@ -74,6 +93,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.optim.weight_clip = placeholder(float)  # None: the objective's default (0.01 for wgan)
     config.optim.gradient_penalty_weight = placeholder(float)  # None: the objective's default
     config.optim.r1_weight = 0.0
+    # Each update averages gradients over this many slices of its batch (peak memory of one slice).
+    config.optim.micro_batches = 1
     return config
 
 
@@ -142,3 +163,20 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
         raise FileNotFoundError(f'{workdir!r} holds no {CONFIG_FILENAME}: is it the workdir of a `gans train` run?')
     with open(path) as f:
         return validate(ml_collections.ConfigDict(json.load(f)))
+
+
+def describe_changes(before: ml_collections.ConfigDict, after: ml_collections.ConfigDict) -> str:
+    """`field: before -> after` for every (dotted) field where the two configs differ."""
+    old, new = _flatten(before.to_dict()), _flatten(after.to_dict())
+    names = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+    return ', '.join(f'{name}: {old.get(name)!r} -> {new.get(name)!r}' for name in names)
+
+
+def _flatten(tree: dict, prefix: str = '') -> dict:
+    flat = {}
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f'{prefix}{name}.'))
+        else:
+            flat[f'{prefix}{name}'] = list(value) if isinstance(value, tuple) else value
+    return flat

@@ -17,11 +17,14 @@ import dataclasses
 import os
 from collections.abc import Iterable
 
+import jax
 import numpy as np
 
-from gans import data
+from gans import data, games, sampling
+from gans.inference import load_trained_state
 from gans.metrics import frechet, inception_score, kid, manifold, modes, streaming
-from gans.metrics.feature_networks import FeatureNetwork
+from gans.metrics.feature_networks import FeatureNetwork, default_feature_network, load_feature_network
+from gans.writers import MetricWriter
 
 CACHE_ENV = 'GANS_CACHE_DIR'
 REFERENCE_BATCH = 500
@@ -120,12 +123,8 @@ def point_metrics(points: np.ndarray, dataset: str, *, seed: int | None = None) 
 def evaluate_state(state, config, *, num_samples: int = 10_000, seed: int = 0, split: str = 'train',
                    network: str | None = None) -> dict:
     """Samples `num_samples` from `state` (EMA generator) and scores them against `split` of the config's dataset."""
-    import jax
-    from gans import games, sampling
-    from gans.metrics.feature_networks import default_feature_network, load_feature_network
-
     key = jax.random.key(seed)
-    spec = data.dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
+    spec = data.config_spec(config)
     sample_latents = games.build_game(config, spec.shape).game.sample_latents
     if spec.kind == 'points':
         return point_metrics(sampling.sample_outputs(state, sample_latents, key, num_samples), config.dataset,
@@ -138,8 +137,6 @@ def evaluate_state(state, config, *, num_samples: int = 10_000, seed: int = 0, s
 def evaluate_samples_file(path: str, dataset: str, *, split: str = 'train', network: str | None = None,
                           data_dir: str | None = None, seed: int = 0) -> dict:
     """Scores a `gans sample` file (`images` uint8 NHWC, or `points` for 2-D datasets)."""
-    from gans.metrics.feature_networks import default_feature_network, load_feature_network
-
     with np.load(path) as f:
         if 'points' in f:
             return {**point_metrics(f['points'], dataset, seed=seed), 'samples': path}
@@ -159,9 +156,6 @@ def evaluate_samples_file(path: str, dataset: str, *, split: str = 'train', netw
 def evaluate_workdir(workdir: str, *, num_samples: int = 10_000, seed: int = 0, split: str = 'train',
                      network: str | None = None) -> dict:
     """Scores the latest checkpoint of a run and appends the result to its metrics log."""
-    from gans.inference import load_trained_state
-    from gans.writers import MetricWriter
-
     state, config = load_trained_state(workdir)
     result = {'step': int(state.step), **evaluate_state(state, config, num_samples=num_samples, seed=seed,
                                                          split=split, network=network)}

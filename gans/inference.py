@@ -12,9 +12,9 @@ import ml_collections
 import numpy as np
 
 from gans import config as config_lib
-from gans import games, sampling, sharding
+from gans import data, games, sampling, sharding
 from gans.checkpoint import Checkpointer
-from gans.loop import dataset_spec
+from gans.games import Game
 from gans.state import GANState
 from gans.train import build_experiment
 
@@ -22,7 +22,7 @@ from gans.train import build_experiment
 def load_trained_state(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict]:
     """The state of `workdir`'s latest (or given) checkpoint, with the run's config."""
     config = config_lib.load_workdir_config(workdir)
-    experiment = build_experiment(config, dataset_spec(config), sharding.make_mesh(1))
+    experiment = build_experiment(config, data.config_spec(config), sharding.make_mesh(1))
     checkpointer = Checkpointer(workdir)
     try:
         if checkpointer.latest_step() is None:
@@ -33,11 +33,17 @@ def load_trained_state(workdir: str, step: int | None = None) -> tuple[GANState,
     return state, config
 
 
+def load_trained_run(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict, Game]:
+    """`load_trained_state` plus the run's game, whose `sample_latents` draws the generator's inputs."""
+    state, config = load_trained_state(workdir, step)
+    return state, config, games.build_game(config, data.config_spec(config).shape).game
+
+
 def write_samples(state: GANState, config: ml_collections.ConfigDict, *, num: int, seed: int, out: str) -> str:
     """Writes `num` samples of `state` to `out` (.npz): `images` or `points`, plus the generator's
     other inputs where it has them (`labels` of a class-conditional model, InfoGAN's `codes`)."""
     key = jax.random.key(seed)
-    game = games.build_game(config, dataset_spec(config).shape).game
+    game = games.build_game(config, data.config_spec(config).shape).game
     chunks = list(sampling.sample_batches(state, game.sample_latents, key, num, with_latents=True))
     generated = np.concatenate([out for out, _ in chunks])
     inputs = {name: np.concatenate([c[1][name] for c in chunks]) for name in chunks[0][1]}

@@ -28,7 +28,7 @@ from gans.checkpoint import Checkpointer, CheckpointMismatchError
 from gans.preemption import StopSignal
 from gans.state import GANState
 from gans.train import Experiment, build_experiment, sample_key, train_key
-from gans.writers import METRICS_FILENAME, MetricWriter, ProgressBar
+from gans.writers import METRICS_FILENAME, MetricWriter, ProgressBar, drop_metrics_after
 
 SAMPLES_DIR = 'samples'
 
@@ -43,10 +43,6 @@ def make_data_iterator(config: ml_collections.ConfigDict):
         seed=config.seed, image_size=config.image_size, data_dir=config.data_dir)
 
 
-def dataset_spec(config: ml_collections.ConfigDict) -> data.DatasetSpec:
-    return data.dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
-
-
 def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
     """Trains `config` for `config.num_steps` steps in `workdir`, resuming if it holds a checkpoint.
 
@@ -56,7 +52,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
     is_writer = jax.process_index() == 0
     os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
     mesh = sharding.make_mesh(config.num_devices)
-    experiment = build_experiment(config, dataset_spec(config), mesh)
+    experiment = build_experiment(config, data.config_spec(config), mesh)
     iterator = make_data_iterator(config)
     checkpointer = Checkpointer(workdir)
     try:
@@ -75,7 +71,7 @@ def _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_wri
     if step is None:
         if is_writer:
             config_lib.save_config(config, workdir)
-            _drop_metrics_after(workdir, 0)  # from a run that died before its first checkpoint
+            drop_metrics_after(workdir, 0)  # from a run that died before its first checkpoint
         return experiment.state
     try:
         state, data_state = checkpointer.restore(experiment.state, step)
@@ -87,7 +83,7 @@ def _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_wri
         raise
     iterator.set_state(data_state)
     if is_writer:
-        dropped = _drop_metrics_after(workdir, step)
+        dropped = drop_metrics_after(workdir, step)
         _say(True, f'resumed from step {step} ({checkpointer.path(step)})' +
              (f'; moved {dropped} metric lines logged after it to {METRICS_FILENAME}.dropped' if dropped else ''))
     return state
@@ -176,50 +172,9 @@ def _say(is_writer: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _drop_metrics_after(workdir: str, step: int) -> int:
-    """Moves metric lines of steps after `step` (logged before a crash, about to be redone) aside.
-
-    Keeps metrics.jsonl the curve of one uninterrupted run; the moved lines are appended to
-    metrics.jsonl.dropped, not deleted. Returns how many lines moved.
-    """
-    path = os.path.join(workdir, METRICS_FILENAME)
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as f:
-        lines = f.readlines()
-    keep, drop = [], []
-    for line in lines:
-        try:
-            later = json.loads(line)['step'] > step
-        except (ValueError, KeyError, TypeError):
-            later = not line.endswith('\n')  # a line torn by the crash; anything else is kept
-        (drop if later else keep).append(line if line.endswith('\n') else line + '\n')
-    if drop:
-        with open(path + '.dropped', 'a') as f:
-            f.writelines(drop)
-        tmp = path + '.tmp'
-        with open(tmp, 'w') as f:
-            f.writelines(keep)
-        os.replace(tmp, path)
-    return len(drop)
-
-
 def _config_changes(workdir: str, config: ml_collections.ConfigDict) -> str:
-    """`field: saved -> now` for the fields where `config` differs from the workdir's config.json."""
     try:
         saved = config_lib.load_workdir_config(workdir)
     except (FileNotFoundError, ValueError):
         return ''
-    before, after = _flatten(saved.to_dict()), _flatten(config.to_dict())
-    names = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
-    return ', '.join(f'{name}: {before.get(name)!r} -> {after.get(name)!r}' for name in names)
-
-
-def _flatten(tree: dict, prefix: str = '') -> dict:
-    flat = {}
-    for name, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f'{prefix}{name}.'))
-        else:
-            flat[f'{prefix}{name}'] = list(value) if isinstance(value, tuple) else value
-    return flat
+    return config_lib.describe_changes(saved, config)

@@ -1,9 +1,10 @@
 """The jitted two-player train step, and building everything a run needs from a config.
 
 `train_step(state, batch, key) -> (state, metrics)` is pure: it folds the step into the run's
-key, takes k discriminator updates (one per slice of the batch) and one generator update, and
-returns a new state. Jitted over a mesh it runs unchanged on 1 or N devices: batch norm and
-every loss mean are over the global batch because jit sees global arrays.
+key, draws the fakes' latents, takes k discriminator updates (one per slice of the batch) and
+one generator update, each optionally accumulated over micro-batches, and returns a new state.
+Jitted over a mesh it runs unchanged on 1 or N devices: batch norm and every loss mean are over
+the global batch because jit sees global arrays.
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from jax.sharding import Mesh
+from jax.sharding import Mesh, Sharding
 
 from gans import games, losses, optim, sharding
 from gans.games import Game
+from gans.games import gan as gan_game
+from gans.games.gan import LATENTS_KEY
 from gans.state import GANState, create_state
 
 if TYPE_CHECKING:
@@ -29,43 +32,108 @@ Metrics = dict[str, jax.Array]
 TrainStep = Callable[[GANState, Batch, jax.Array], tuple[GANState, Metrics]]
 
 # Purposes folded into the step key, so no two uses of randomness ever share a key.
-_D_PURPOSE, _G_PURPOSE = 0, 1
+_D_PURPOSE, _G_PURPOSE, _D_LATENTS_PURPOSE = 0, 1, 2
 
 
-def split_for_d_steps(batch: Batch, d_steps: int) -> Batch:
-    """[k*B, ...] -> [k, B, ...], row i of example j being j*k + i.
+def split_interleaved(tree: Any, parts: int, what: str) -> Any:
+    """Every leaf [parts*n, ...] -> [parts, n, ...], row i of part j being row i*parts + j.
 
     Interleaving (rather than taking contiguous chunks) keeps every device's rows on that
     device when the leading axis is sharded, so the split moves no data.
     """
     def split(x):
-        if x.shape[0] % d_steps:
-            raise ValueError(f'batch of {x.shape[0]} examples does not split into {d_steps} discriminator steps')
-        return jnp.moveaxis(x.reshape(x.shape[0] // d_steps, d_steps, *x.shape[1:]), 1, 0)
-    return jax.tree.map(split, batch)
+        if x.shape[0] % parts:
+            raise ValueError(f'batch of {x.shape[0]} examples does not split into {parts} {what}')
+        return jnp.moveaxis(x.reshape(x.shape[0] // parts, parts, *x.shape[1:]), 1, 0)
+    return jax.tree.map(split, tree)
 
 
-def make_train_step(game: Game, *, d_steps: int = 1, simultaneous: bool = False) -> TrainStep:
+def split_for_d_steps(batch: Batch, d_steps: int) -> Batch:
+    """[k*B, ...] -> [k, B, ...]: one interleaved slice of the batch per discriminator step."""
+    return split_interleaved(batch, d_steps, 'discriminator steps')
+
+
+def accumulated_grad(loss_fn: Callable, params: Any, state: GANState, batch: Batch, key: jax.Array,
+                     micro_batches: int) -> tuple[Any, Any]:
+    """`jax.grad(loss_fn, has_aux=True)` on `batch`, averaged over `micro_batches` interleaved slices.
+
+    The slices run one after another in a `lax.scan`, so only one slice's activations are alive
+    at a time. Gradients, metrics and batch statistics are averaged: for losses that are means
+    over examples this is the whole batch's gradient, and the running batch-norm means move by
+    the whole batch's mean (the statistics used to normalise are still per slice). Each slice
+    gets its own key (`split(key, micro_batches)`), so randomness inside a loss, such as the
+    gradient penalty's interpolation points, is drawn afresh per slice, not as for the whole batch.
+    """
+    grad_fn = jax.grad(loss_fn, has_aux=True)
+    if micro_batches == 1:
+        return grad_fn(params, state, batch, key)
+    slices = split_interleaved(batch, micro_batches, 'micro-batches')
+    keys = jax.random.split(key, micro_batches)
+
+    def add_slice(total, inputs):
+        micro_batch, micro_key = inputs
+        return jax.tree.map(jnp.add, total, grad_fn(params, state, micro_batch, micro_key)), None
+
+    shapes = jax.eval_shape(grad_fn, params, state, jax.tree.map(lambda x: x[0], slices), keys[0])
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    total, _ = jax.lax.scan(add_slice, zeros, (slices, keys))
+    return jax.tree.map(lambda x: x / micro_batches, total)
+
+
+def with_fake_latents(game: Game, batch: Batch, key: jax.Array, batch_sharding: Sharding | None = None) -> Batch:
+    """`batch` with one generator input per example under `LATENTS_KEY` (the fakes that face it).
+
+    Drawn here for the whole batch, then split with it (per D step and per micro-batch), so that
+    micro-batching splits the fakes as it splits the real examples. With `batch_sharding` the
+    latents are laid out like the batch, so each device generates and judges only its own fakes
+    (drawn from a replicated key they would otherwise be replicated, and so would G's work).
+    """
+    latents = game.sample_latents(key, gan_game.batch_size(batch))
+    if batch_sharding is not None:
+        latents = jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, batch_sharding), latents)
+    return {**batch, LATENTS_KEY: latents}
+
+
+def make_train_step(game: Game, *, d_steps: int = 1, simultaneous: bool = False, micro_batches: int = 1,
+                    batch_sharding: Sharding | None = None) -> TrainStep:
     """Builds the (unjitted) step: `d_steps` D updates, then one G update.
 
     With `simultaneous`, G's gradient is taken at the same parameters as D's first update
     (both players move from the same point); otherwise G responds to the updated D.
-    The batch carries `d_steps * B` examples: a fresh real batch for each D update.
+    The batch carries `d_steps * B` examples: a fresh real batch for each D update. The fakes'
+    latents are drawn by the step, B per D update (purpose `_D_LATENTS_PURPOSE`) and B for G
+    (from G's key), and reach the game in the batch (`gans.games.gan.fake_latents`).
     `game` is any game of `gans.games`: its D loss also returns the new `state.game_state`.
+
+    `micro_batches` > 1 takes each update's gradient as the average over that many interleaved
+    slices of its B examples and fakes (`accumulated_grad`), then applies the optax transform
+    once. Without batch norm, batch features or randomness inside the losses this is the large
+    batch's update up to float rounding. Batch norm, minibatch features and packing see one
+    slice at a time; a gradient penalty draws its points per slice. Games that carry state
+    through D's loss (experience replay, BEGAN's k_t) and unrolled D's are refused: they would
+    advance once per slice.
+
+    `batch_sharding` (the batch's, from `jit_train_step`'s mesh) is where the drawn latents go.
     """
     if d_steps < 1:
         raise ValueError(f'd_steps must be >= 1, got {d_steps}')
+    if not isinstance(micro_batches, int) or micro_batches < 1:
+        raise ValueError(f'micro_batches must be a positive integer, got {micro_batches!r}')
+    if micro_batches > 1 and getattr(game, 'unroll_steps', 0):
+        raise ValueError('micro_batches > 1 does not combine with unroll_steps: the unrolled discriminator '
+                         'would train on each micro-batch alone, not on the whole batch')
 
     def d_update(state: GANState, inputs: tuple[Batch, jax.Array]) -> tuple[GANState, Metrics]:
         real, key = inputs
-        grads, (metrics, stats, game_state) = jax.grad(game.d_loss, has_aux=True)(state.d_params, state, real, key)
+        grads, (metrics, stats, game_state) = accumulated_grad(game.d_loss, state.d_params, state, real, key,
+                                                               micro_batches)
         updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
         state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt_state=opt_state,
                               d_batch_stats=stats, game_state=game_state)
         return state, metrics
 
     def g_gradients(state: GANState, batch: Batch, key: jax.Array):
-        return jax.grad(game.g_loss, has_aux=True)(state.g_params, state, batch, key)
+        return accumulated_grad(game.g_loss, state.g_params, state, batch, key, micro_batches)
 
     def apply_g(state: GANState, grads: Any, stats: Any) -> GANState:
         updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
@@ -73,14 +141,25 @@ def make_train_step(game: Game, *, d_steps: int = 1, simultaneous: bool = False)
                              g_batch_stats=stats)
 
     def train_step(state: GANState, batch: Batch, key: jax.Array) -> tuple[GANState, Metrics]:
+        if micro_batches > 1 and jax.tree.leaves(state.game_state):
+            raise ValueError(f'micro_batches > 1 needs a game without game state; this one carries '
+                             f'{sorted(state.game_state)} (a replay buffer or BEGAN\'s k_t), which its D loss '
+                             f'would advance once per micro-batch')
         key = jax.random.fold_in(key, state.step)
         d_keys = jax.random.split(jax.random.fold_in(key, _D_PURPOSE), d_steps)
         g_key = jax.random.fold_in(key, _G_PURPOSE)
+        batch = with_fake_latents(game, batch, jax.random.fold_in(key, _D_LATENTS_PURPOSE), batch_sharding)
         real = split_for_d_steps(batch, d_steps)
-        g_batch = jax.tree.map(lambda x: x[0], real)
+        first = jax.tree.map(lambda x: x[0], real)
+        # G's fakes are fresh, drawn from G's key as the game itself would draw them.
+        g_batch = with_fake_latents(game, first, g_key, batch_sharding)
         if simultaneous:
             g_grads, (g_metrics, g_stats) = g_gradients(state, g_batch, g_key)
-        state, d_metrics = jax.lax.scan(d_update, state, (real, d_keys))
+        if d_steps == 1:
+            # No scan for one D step: XLA:CPU runs some convolution gradients slower inside loops.
+            state, d_metrics = d_update(state, (first, d_keys[0]))
+        else:
+            state, d_metrics = jax.lax.scan(d_update, state, (real, d_keys))
         if not simultaneous:
             g_grads, (g_metrics, g_stats) = g_gradients(state, g_batch, g_key)
         state = apply_g(state, g_grads, g_stats)
@@ -124,12 +203,33 @@ def build_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientT
     return g_tx, d_tx
 
 
+def check_micro_batches(config: ml_collections.ConfigDict, mesh: Mesh) -> int:
+    """`config.optim.micro_batches` (1 when absent), checked against the batch, mesh and packing.
+
+    Each micro-batch must split evenly over the devices and each device's rows into micro-batches,
+    so the interleaved split keeps every row on its device.
+    """
+    micro_batches = config.optim.get('micro_batches', 1)
+    if not isinstance(micro_batches, int) or micro_batches < 1:
+        raise ValueError(f'optim.micro_batches must be a positive integer, got {micro_batches!r}')
+    if config.batch_size % (micro_batches * mesh.size):
+        raise ValueError(f'batch_size {config.batch_size} must be a multiple of optim.micro_batches '
+                         f'({micro_batches}) x devices ({mesh.size})')
+    pack = config.get('pack', 1)
+    if (config.batch_size // micro_batches) % pack:
+        raise ValueError(f'micro-batches of {config.batch_size // micro_batches} examples do not split into '
+                         f'packs of {pack}')
+    return micro_batches
+
+
 def build_experiment(config: ml_collections.ConfigDict, spec: DatasetSpec, mesh: Mesh) -> Experiment:
     """Builds networks, optimizers and the replicated initial state for `config` on `mesh`."""
     sharding.check_divisible(config.batch_size, mesh)
+    micro_batches = check_micro_batches(config, mesh)
     init, game = make_init(config, spec.shape)
     state = jax.jit(init, out_shardings=sharding.replicated(mesh))(init_key(config))
-    step = make_train_step(game, d_steps=config.optim.d_steps, simultaneous=config.optim.simultaneous)
+    step = make_train_step(game, d_steps=config.optim.d_steps, simultaneous=config.optim.simultaneous,
+                           micro_batches=micro_batches, batch_sharding=sharding.batch_sharding(mesh))
     return Experiment(config=config, spec=spec, mesh=mesh, game=game, state=state,
                       train_step=jit_train_step(step, mesh))
 

@@ -52,3 +52,31 @@ class ProgressBar:
 
     def close(self) -> None:
         self._bar.close()
+
+
+def drop_metrics_after(workdir: str, step: int) -> int:
+    """Moves metric lines of steps after `step` (logged before a crash, about to be redone) aside.
+
+    Keeps metrics.jsonl the curve of one uninterrupted run; the moved lines are appended to
+    metrics.jsonl.dropped, not deleted. Returns how many lines moved.
+    """
+    path = os.path.join(workdir, METRICS_FILENAME)
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        lines = f.readlines()
+    keep, drop = [], []
+    for line in lines:
+        try:
+            later = json.loads(line)['step'] > step
+        except (ValueError, KeyError, TypeError):
+            later = not line.endswith('\n')  # a line torn by the crash; anything else is kept
+        (drop if later else keep).append(line if line.endswith('\n') else line + '\n')
+    if drop:
+        with open(path + '.dropped', 'a') as f:
+            f.writelines(drop)
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as f:
+            f.writelines(keep)
+        os.replace(tmp, path)
+    return len(drop)

@@ -81,4 +81,4 @@ def test_unknown_names_list_the_valid_ones(tmp_path, data_dir, override, message
 
 def test_python_dash_m_gans_prints_usage():
     result = subprocess.run([sys.executable, '-m', 'gans'], capture_output=True, text=True)
-    assert result.returncode == 2 and 'usage: gans {train,sample,evaluate}' in result.stderr
+    assert result.returncode == 2 and 'usage: gans {train,sample,evaluate,' in result.stderr

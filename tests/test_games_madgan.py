@@ -82,3 +82,26 @@ def test_madgan_trains_under_jit_and_is_built_from_the_config():
     assert (setup.game.num_generators, setup.generator.shared_layers, setup.discriminator.outputs) == (5, 2, 6)
     with pytest.raises(ValueError, match='use --config.model=mlp'):
         build_game(config_lib.load_config('experiments/configs/dcgan_digits.py:tiny', ['game=madgan']), (16, 16, 1))
+
+
+def test_diversity_term_is_the_mean_cosine_similarity_between_generators():
+    game, state = _state()
+    diverse = MADGANGame(latent_dim=LATENT, num_generators=K, diversity_weight=0.5)
+    key = jax.random.key(3)
+    similarity = diverse.generator_similarity(state.g_params, state, key, 6)
+    # By hand: two shared latents, each through all K generators, compared in D's feature space.
+    z = np.repeat(np.asarray(diverse.sample_latents(key, 2)), K, axis=0)
+    fake = state.generator.apply({'params': state.g_params}, z)
+    _, features = state.discriminator.apply({'params': state.d_params}, fake, return_features=True)
+    f = np.asarray(features, np.float64).reshape(2, K, -1)
+    f /= np.linalg.norm(f, axis=-1, keepdims=True)
+    pairs = [f[n, i] @ f[n, j] for n in range(2) for i in range(K) for j in range(K) if i != j]
+    np.testing.assert_allclose(similarity, np.mean(pairs), rtol=1e-4)
+    real = {'x': jax.random.normal(jax.random.key(1), (6, 2))}
+    plain, _ = game.g_loss(state.g_params, state, real, key)
+    with_term, (metrics, _) = diverse.g_loss(state.g_params, state, real, key)
+    np.testing.assert_allclose(with_term, plain + 0.5 * metrics['generator_similarity'], rtol=1e-5)
+    # Descending the term alone pulls the generators' features apart.
+    grads = jax.grad(lambda p: diverse.generator_similarity(p, state, key, 6))(state.g_params)
+    moved = jax.tree.map(lambda p, g: p - 0.5 * g, state.g_params, grads)
+    assert diverse.generator_similarity(moved, state, key, 6) < similarity

@@ -110,10 +110,12 @@ def test_k_discriminator_steps_take_k_updates_on_fresh_batches():
     # Replay by hand: three D updates on interleaved slices with the step's own keys, then G.
     step_key = jax.random.fold_in(key, 0)
     d_keys = jax.random.split(jax.random.fold_in(step_key, 0), 3)
+    # The step draws D's fakes' latents for all three slices at once (purpose 2), split like real.
+    latents = game.sample_latents(jax.random.fold_in(step_key, 2), 3 * 8)
     d_params = state.d_params
     for i in range(3):
         grads, _ = jax.grad(game.d_loss, has_aux=True)(d_params, state.replace(d_params=d_params),
-                                                        {'x': real[i::3]}, d_keys[i])
+                                                        {'x': real[i::3], 'latents': latents[i::3]}, d_keys[i])
         d_params = jax.tree.map(lambda p, g: p - 1e-2 * g, d_params, grads)
     assert _max_abs_diff(new.d_params, d_params) < 1e-6
     g_grads, _ = jax.grad(game.g_loss, has_aux=True)(state.g_params, state.replace(d_params=d_params),

@@ -10,6 +10,7 @@ The local datasets are built (TFDS, array_record) into the data dir on first use
 
 from gans.data.mixtures import MIXTURES
 from gans.data.mixtures import MixtureSpec
+from gans.data.pipeline import config_spec
 from gans.data.pipeline import dataset_spec
 from gans.data.pipeline import make_iterator
 from gans.data.sources import DATA_DIR_ENV
@@ -21,5 +22,5 @@ from gans.data.sources import resolve_data_dir
 
 __all__ = [
     'DATA_DIR_ENV', 'DatasetNotPreparedError', 'DatasetSpec', 'LOCAL_DATASETS', 'MIXTURES',
-    'MixtureSpec', 'dataset_spec', 'make_iterator', 'prepare_local', 'resolve_data_dir',
+    'MixtureSpec', 'config_spec', 'dataset_spec', 'make_iterator', 'prepare_local', 'resolve_data_dir',
 ]

@@ -63,6 +63,11 @@ def dataset_spec(name: str, *, image_size: int | None = None,
     return sources.tfds_spec(sources.tfds_builder(name, data_dir), name, image_size, data_dir)
 
 
+def config_spec(config) -> DatasetSpec:
+    """`dataset_spec` of a run config's `dataset`, `image_size` and `data_dir` fields."""
+    return dataset_spec(config.dataset, image_size=config.get('image_size'), data_dir=config.get('data_dir'))
+
+
 def _gather_fn(name: str, split: str, image_size: int | None,
                data_dir: str | None) -> tuple[DatasetSpec, int, Callable[[np.ndarray], Any]]:
     """(spec, number of examples in `split`, gather: int indices [B] -> batch dict)."""

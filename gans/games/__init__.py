@@ -1,10 +1,15 @@
 """Game registry: `config.game` names how the players' losses are computed.
 
 - `gan` (default): the adversarial game under `config.loss`, with the remedies `unroll_steps`,
-  `replay_size`/`replay_fraction`, and the MLP discriminator options `d_batch_features` and
-  `pack` (see README's remedies table).
+  `replay_size`/`replay_fraction`, and the MLP and DCGAN discriminator options `d_batch_features`
+  and `pack` (see README's remedies table).
 - `began`: BEGAN, an autoencoder discriminator with the equilibrium controller k_t.
 - `madgan`: MAD-GAN, k generators sharing their first layers; D names the generator or "real".
+- `cgan`, `acgan`: class-conditional G(z, y) against D(x, y) (projection or label channels) or
+  ACGAN's D(x) with a class head (`gans.games.conditional`); `infogan`: unsupervised codes kept
+  recoverable by a Q head on D (`gans.games.infogan`).
+- `vae`, `cvae`, `vaegan`: the VAE family (`gans.games.vae`): the VAE (beta-VAE through
+  `vae_beta`), the conditional VAE, and VAE-GAN (Larsen et al.); the generator is the whole VAE.
 
 `build_game(config, data_shape)` returns the game with the networks it plays with, since some
 games bring their own networks (BEGAN's autoencoder, MAD-GAN's generators and classifier).
@@ -20,16 +25,22 @@ import optax
 
 from gans import losses, models
 from gans.games.began import BEGANGame
+from gans.games.conditional import AuxiliaryClassifierGame, ConditionalGame
+from gans.games.infogan import InfoGANGame
 from gans.games.gan import AdversarialGame
 from gans.games.madgan import MADGANGame
 from gans.games.replay import ReplayBuffer
+from gans.games import vae as vae_games
 from gans.models.autoencoder import MLPAutoencoder
+from gans.models import conditional as conditional_models
 from gans.models.minibatch import BATCH_FEATURES
+from gans.models.dcgan import DCGANDiscriminator
 from gans.models.mlp import MLPDiscriminator
 from gans.models.multi_generator import MultiGenerator
 
 UNROLL_OPTIMIZERS = ('d_optimizer', 'sgd')
-Game = AdversarialGame | BEGANGame | MADGANGame
+Game = (AdversarialGame | BEGANGame | MADGANGame | ConditionalGame | AuxiliaryClassifierGame | InfoGANGame
+        | vae_games.VAEGame | vae_games.VAEGANGame)
 
 
 class GameSetup(NamedTuple):
@@ -46,8 +57,8 @@ def _discriminator_options(config: ml_collections.ConfigDict, discriminator: nn.
         raise ValueError(f'pack must be a positive integer, got {pack!r}')
     if features == 'none' and pack == 1:
         return discriminator
-    if not isinstance(discriminator, MLPDiscriminator):
-        raise ValueError(f'd_batch_features and pack are options of the mlp discriminator; '
+    if not isinstance(discriminator, (MLPDiscriminator, DCGANDiscriminator)):
+        raise ValueError(f'd_batch_features and pack are options of the mlp and dcgan discriminators; '
                          f'model {config.model!r} does not take them yet')
     if config.batch_size % pack:
         raise ValueError(f'batch_size {config.batch_size} does not split into packs of {pack}')
@@ -105,13 +116,93 @@ def _madgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> G
                                shared_layers=len(hidden) if shared == -1 else shared,
                                tanh_output=len(data_shape) == 3)
     discriminator = MLPDiscriminator(input_shape=data_shape, hidden=hidden, outputs=num + 1)
-    return GameSetup(MADGANGame(latent_dim=config.latent_dim, num_generators=num), generator, discriminator)
+    game = MADGANGame(latent_dim=config.latent_dim, num_generators=num,
+                      diversity_weight=config.get('madgan_diversity_weight', 0.0))
+    return GameSetup(game, generator, discriminator)
 
+
+def _adversarial_fields(config: ml_collections.ConfigDict, game: str) -> dict:
+    """The objective and its penalty weights, shared by the conditional games and InfoGAN."""
+    _check_no_gan_options(config, game)
+    objective = losses.get_objective(config.loss)
+    if objective.weight_clip is not None and config.optim.weight_clip is None:
+        raise ValueError(f'loss {config.loss} clips D\'s weights by default only in game gan; for {game} set '
+                         f'--config.optim.weight_clip={objective.weight_clip} (it clips the heads too) or use wgan_gp')
+    gp_weight = config.optim.gradient_penalty_weight
+    return dict(objective=objective, latent_dim=config.latent_dim, r1_weight=config.optim.r1_weight,
+                gradient_penalty_weight=objective.gradient_penalty_weight if gp_weight is None else gp_weight)
+
+
+def _num_classes(config: ml_collections.ConfigDict, game: str) -> int:
+    num = config.get('num_classes')
+    if not isinstance(num, int) or num < 2:
+        raise ValueError(f'game {game} needs config.num_classes, the number of labels of the dataset '
+                         f'(10 for digits), got {num!r}')
+    return num
+
+
+def _cgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    fields, num = _adversarial_fields(config, 'cgan'), _num_classes(config, 'cgan')
+    mode = config.get('conditional_discriminator', 'projection')
+    if mode not in conditional_models.CONDITIONAL_DISCRIMINATORS:
+        raise ValueError(f'unknown conditional_discriminator {mode!r}; '
+                         f'valid: {list(conditional_models.CONDITIONAL_DISCRIMINATORS)}')
+    generator, discriminator = models.build_models(config, data_shape)
+    if mode == 'concat':
+        discriminator = conditional_models.widen_input(discriminator, num)
+    return GameSetup(ConditionalGame(num_classes=num, **fields),
+                     conditional_models.ConditionalGenerator(generator, num),
+                     conditional_models.ConditionalDiscriminator(discriminator, num, mode))
+
+
+def _acgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    fields, num = _adversarial_fields(config, 'acgan'), _num_classes(config, 'acgan')
+    generator, discriminator = models.build_models(config, data_shape)
+    return GameSetup(AuxiliaryClassifierGame(num_classes=num, class_loss_weight=config.class_loss_weight, **fields),
+                     conditional_models.ConditionalGenerator(generator, num),
+                     conditional_models.AuxiliaryClassifierDiscriminator(discriminator, num))
+
+
+def _infogan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    fields = _adversarial_fields(config, 'infogan')
+    categories, continuous = config.info_categorical, config.info_continuous
+    if not isinstance(categories, int) or categories < 2:
+        raise ValueError(f'info_categorical must be an integer >= 2, got {categories!r}')
+    if not isinstance(continuous, int) or continuous < 0:
+        raise ValueError(f'info_continuous must be a non-negative integer, got {continuous!r}')
+    generator, discriminator = models.build_models(config, data_shape)
+    game = InfoGANGame(num_categories=categories, num_continuous=continuous, info_weight=config.info_weight,
+                       continuous_weight=config.info_continuous_weight, **fields)
+    return GameSetup(game, conditional_models.InfoGenerator(generator, categories, continuous),
+                     conditional_models.InfoDiscriminator(discriminator, categories, continuous))
+
+
+def _vae_family(config: ml_collections.ConfigDict, data_shape: tuple[int, ...], name: str) -> GameSetup:
+    _check_no_gan_options(config, name)
+    return GameSetup(*vae_games.build(config, data_shape, name))
+
+
+def _vae(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    return _vae_family(config, data_shape, 'vae')
+
+
+def _cvae(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    return _vae_family(config, data_shape, 'cvae')
+
+
+def _vaegan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
+    return _vae_family(config, data_shape, 'vaegan')
 
 GAMES: dict[str, Callable[[ml_collections.ConfigDict, tuple[int, ...]], GameSetup]] = {
     'gan': _gan,
     'began': _began,
     'madgan': _madgan,
+    'cgan': _cgan,
+    'acgan': _acgan,
+    'infogan': _infogan,
+    'vae': _vae,
+    'cvae': _cvae,
+    'vaegan': _vaegan,
 }
 
 

@@ -9,6 +9,12 @@ and are pushed to different modes. Each generator wants its samples called real;
 the non-saturating -E log D_real(G_i(z)) summed over generators via the batch mean (the
 paper writes the saturating form E log(1 - D_real(G_i(z)))).
 
+The lecture's other route to diverse generators, an explicit diversity loss, is the option
+`diversity_weight` (`--config.madgan_diversity_weight`): every generator draws from the same
+latents, and G's loss adds the mean cosine similarity of D's features (its last hidden layer)
+between each pair of generators on the same z, in the spirit of Ghosh et al.'s MAD-GAN-Sim:
+generators that land on the same mode look alike to D and pay for it.
+
 Select with `--config.game=madgan --config.madgan_generators=8`; `config.loss` is not used.
 """
 from __future__ import annotations
@@ -21,13 +27,14 @@ import optax
 
 from gans.games.gan import Metrics, discriminate, fake_latents, generate
 from gans.models.multi_generator import generator_index
-from gans.state import GANState
+from gans.state import GANState, variables
 
 
 @dataclasses.dataclass(frozen=True)
 class MADGANGame:
     latent_dim: int
     num_generators: int
+    diversity_weight: float = 0.0
 
     def sample_latents(self, key: jax.Array, num: int) -> jax.Array:
         return jax.random.normal(key, (num, self.latent_dim))
@@ -59,4 +66,24 @@ class MADGANGame:
         fake, g_stats = generate(state, g_params, fake_latents(self, batch, key))
         logits, _ = discriminate(state, state.d_params, state.d_batch_stats, fake)
         loss = -jax.nn.log_softmax(logits)[:, -1].mean()
-        return loss, ({'g_loss': loss}, g_stats)
+        metrics = {'g_loss': loss}
+        if self.diversity_weight:
+            similarity = self.generator_similarity(g_params, state, jax.random.fold_in(key, 1), fake.shape[0])
+            loss = loss + self.diversity_weight * similarity
+            metrics['generator_similarity'] = similarity
+        return loss, (metrics, g_stats)
+
+    def generator_similarity(self, g_params: Any, state: GANState, key: jax.Array, num: int) -> jax.Array:
+        """Mean cosine similarity of D's features between every pair of generators on shared latents."""
+        k = self.num_generators
+        per_z = max(num // k, 1)
+        # Repeating each latent k times sends copy i to generator i (example b goes to b mod k).
+        z = jax.numpy.repeat(self.sample_latents(key, per_z), k, axis=0)
+        fake, _ = generate(state, g_params, z)
+        _, features = state.discriminator.apply(variables(state.d_params, state.d_batch_stats), fake,
+                                                train=False, return_features=True)
+        unit = features / (jax.numpy.linalg.norm(features, axis=-1, keepdims=True) + 1e-8)
+        unit = unit.reshape(per_z, k, -1)
+        gram = jax.numpy.einsum('zif,zjf->zij', unit, unit)
+        off_diagonal = gram.sum((1, 2)) - jax.numpy.trace(gram, axis1=1, axis2=2)
+        return off_diagonal.mean() / (k * (k - 1)) if k > 1 else jax.numpy.zeros(())

@@ -1,27 +1,44 @@
-"""Network registry: `config.model` names a pair of (generator, discriminator) modules."""
+"""Network registry: `config.model` names a pair of (generator, discriminator) modules.
+
+`config.compute_dtype` ('float32' | 'bfloat16') is the networks' computation dtype; their
+parameters, and therefore gradients and optimizer states, are float32 either way.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import flax.linen as nn
+import jax.numpy as jnp
 import ml_collections
 
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
 
 
+COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def compute_dtype(config: ml_collections.ConfigDict):
+    """The jnp dtype named by `config.compute_dtype` (default float32)."""
+    name = config.get('compute_dtype', 'float32')
+    if name not in COMPUTE_DTYPES:
+        raise ValueError(f'unknown compute_dtype {name!r}; valid: {list(COMPUTE_DTYPES)}')
+    return COMPUTE_DTYPES[name]
+
+
 def _mlp(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    hidden = tuple(config.get('hidden', (256, 256)))
-    return (MLPGenerator(output_shape=data_shape, hidden=hidden, tanh_output=len(data_shape) == 3),
-            MLPDiscriminator(input_shape=data_shape, hidden=hidden))
+    hidden, dtype = tuple(config.get('hidden', (256, 256))), compute_dtype(config)
+    return (MLPGenerator(output_shape=data_shape, hidden=hidden, tanh_output=len(data_shape) == 3, dtype=dtype),
+            MLPDiscriminator(input_shape=data_shape, hidden=hidden, dtype=dtype))
 
 
 def _dcgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
         raise ValueError(f'dcgan needs square images [H, W, C], the dataset gives examples of shape {data_shape}')
-    size, channels = data_shape[0], data_shape[2]
-    return (DCGANGenerator(image_size=size, channels=channels, width=config.get('g_width', 64)),
-            DCGANDiscriminator(image_size=size, channels=channels, width=config.get('d_width', 64)))
+    size, channels, dtype = data_shape[0], data_shape[2], compute_dtype(config)
+    return (DCGANGenerator(image_size=size, channels=channels, width=config.get('g_width', 64), dtype=dtype),
+            DCGANDiscriminator(image_size=size, channels=channels, width=config.get('d_width', 64), dtype=dtype,
+                               batch_norm=config.get('d_batch_norm', True)))
 
 
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, tuple[int, ...]], tuple[nn.Module, nn.Module]]] = {

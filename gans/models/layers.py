@@ -170,6 +170,12 @@ def conv_transpose_2d(x: jax.Array, kernel: jax.Array, strides: int | Sequence[i
     return _conv_transpose_2d(x, kernel, strides, padding)
 
 
+def at_least_float32(x: jax.Array) -> jax.Array:
+    """`x` in float32, or wider if it is wider: networks hand float32 outputs to the losses
+    whatever their computation dtype (bfloat16 -> float32; float64 stays float64)."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 class _ConvLayer(nn.Module):
     features: int
     kernel_size: int | Sequence[int] = 4
@@ -178,12 +184,17 @@ class _ConvLayer(nn.Module):
     use_bias: bool = True
     kernel_init: Any = nn.initializers.lecun_normal()
     bias_init: Any = nn.initializers.zeros_init()
+    # Computation dtype (None: the input's). Parameters stay float32 whatever it is; their
+    # gradients come back float32 through the cast.
+    dtype: Any = None
 
     def _apply(self, x: jax.Array, op) -> jax.Array:
         if x.ndim != 4:
             raise ValueError(f'{type(self).__name__} expects NHWC input (4 dims), got shape {x.shape}')
         kh, kw = _pair(self.kernel_size, 'kernel_size')
         kernel = self.param('kernel', self.kernel_init, (kh, kw, x.shape[-1], self.features))
+        if self.dtype is not None and x.dtype != self.dtype:
+            x = x.astype(self.dtype)
         y = op(x, kernel.astype(x.dtype), self.strides, self.padding)
         if self.use_bias:
             y = y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)

@@ -7,17 +7,22 @@ per-example shape: 2-D points for the mixtures, flattened images otherwise.
 The discriminator takes the mode-collapse remedies of `gans.models.minibatch` as options:
 `pack` (PacGAN: m examples judged as one, so B examples give B / m logits) and
 `batch_features` (a minibatch-discrimination or minibatch-std layer before the output).
+
+`dtype` is the computation dtype of the dense layers (`config.compute_dtype`); parameters stay
+float32 and outputs come back float32, so losses are float32.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from gans.models import minibatch
+from gans.models.layers import at_least_float32
 
 
 class MLPGenerator(nn.Module):
@@ -25,6 +30,7 @@ class MLPGenerator(nn.Module):
     hidden: Sequence[int] = (256, 256)
     # Images are scaled to [-1, 1]; points are unbounded.
     tanh_output: bool = True
+    dtype: Any = None  # computation dtype (None: from inputs and parameters); parameters are float32
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -32,11 +38,11 @@ class MLPGenerator(nn.Module):
             raise ValueError(f'MLPGenerator expects latents of shape [batch, dim], got {z.shape}')
         h = z
         for width in self.hidden:
-            h = nn.relu(nn.Dense(width)(h))
-        out = nn.Dense(math.prod(self.output_shape))(h)
+            h = nn.relu(nn.Dense(width, dtype=self.dtype)(h))
+        out = nn.Dense(math.prod(self.output_shape), dtype=self.dtype)(h)
         if self.tanh_output:
             out = jnp.tanh(out)
-        return out.reshape((z.shape[0], *self.output_shape))
+        return at_least_float32(out.reshape((z.shape[0], *self.output_shape)))
 
 
 class MLPDiscriminator(nn.Module):
@@ -48,6 +54,7 @@ class MLPDiscriminator(nn.Module):
     minibatch_kernel_dim: int = 8
     # 1: one real/fake logit per example, [B]; n > 1: n class logits, [B, n] (MAD-GAN).
     outputs: int = 1
+    dtype: Any = None  # computation dtype (None: from inputs and parameters); parameters are float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True, return_features: bool = False):
@@ -56,11 +63,11 @@ class MLPDiscriminator(nn.Module):
             raise ValueError(f'MLPDiscriminator expects inputs [batch, *{tuple(self.input_shape)}], got {x.shape}')
         h = minibatch.pack(x, self.pack)
         for width in self.hidden:
-            h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+            h = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(h), 0.2)
         layer = minibatch.batch_features(self.batch_features, num_kernels=self.minibatch_kernels,
                                          kernel_dim=self.minibatch_kernel_dim)
         if layer is not None:
             h = layer(h)
-        logits = nn.Dense(self.outputs)(h)
+        logits = at_least_float32(nn.Dense(self.outputs, dtype=self.dtype)(h))
         logits = logits[:, 0] if self.outputs == 1 else logits
-        return (logits, h) if return_features else logits
+        return (logits, at_least_float32(h)) if return_features else logits

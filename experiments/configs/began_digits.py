@@ -1,0 +1,46 @@
+"""BEGAN (Berthelot et al. 2017) on 32x32 digits.
+
+`game=began`: D is an autoencoder whose L1 reconstruction error is the energy, balanced by the
+controller k_t with the paper's gamma = 0.5 and lambda_k = 1e-3, and Adam(1e-4) as in the
+paper (b1 = 0.5). D is the engine's MLP autoencoder (hidden 256-256 on the flattened 32x32
+image, code 64: the paper's embedding size h), not the paper's convolutional one; G is the
+DCGAN generator.
+
+    gans train --config experiments/configs/began_digits.py --workdir runs/obj_began
+    gans train --config experiments/configs/began_digits.py:tiny ...   # seconds, for tests
+
+Results on this repository's CPU VM: experiments/results/objectives_digits.md.
+"""
+import ml_collections
+
+from gans.config import base_config
+
+
+def get_config(variant: str = '') -> ml_collections.ConfigDict:
+    config = base_config()
+    config.game = 'began'
+    config.model = 'dcgan'  # the generator; the autoencoder D is an MLP whatever the model
+    config.dataset = 'digits'
+    config.num_steps = 3000
+    config.batch_size = 64
+    config.checkpoint_every = 1000
+    config.sample_every = 500
+
+    config.image_size = 32
+    config.latent_dim = 64
+    config.g_width = 32
+    config.hidden = (256, 256)  # the autoencoder's
+    config.began_code_dim = 64
+    config.began_gamma = 0.5
+    config.began_lambda_k = 1e-3
+    config.grid_size = 10
+    config.optim.ema_decay = 0.999
+    config.optim.g_lr = 1e-4
+    config.optim.d_lr = 1e-4
+
+    if variant == 'tiny':
+        config.update(image_size=16, latent_dim=8, g_width=8, batch_size=16, num_steps=4, hidden=(16,),
+                      began_code_dim=4, checkpoint_every=2, sample_every=2, log_every=1, grid_size=4)
+    elif variant:
+        raise ValueError(f'unknown variant {variant!r} of began_digits; known: tiny')
+    return config
