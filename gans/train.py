@@ -222,10 +222,19 @@ def check_micro_batches(config: ml_collections.ConfigDict, mesh: Mesh) -> int:
     return micro_batches
 
 
+def check_num_classes(config: ml_collections.ConfigDict, spec: DatasetSpec) -> None:
+    """A label count in the config must be the dataset's: labels beyond it would never be real."""
+    num_classes = config.get('num_classes')
+    if num_classes is not None and spec.num_classes is not None and num_classes != spec.num_classes:
+        raise ValueError(f'config.num_classes is {num_classes} but dataset {spec.name!r} has '
+                         f'{spec.num_classes} classes')
+
+
 def build_experiment(config: ml_collections.ConfigDict, spec: DatasetSpec, mesh: Mesh) -> Experiment:
     """Builds networks, optimizers and the replicated initial state for `config` on `mesh`."""
     sharding.check_divisible(config.batch_size, mesh)
     micro_batches = check_micro_batches(config, mesh)
+    check_num_classes(config, spec)
     init, game = make_init(config, spec.shape)
     state = jax.jit(init, out_shardings=sharding.replicated(mesh))(init_key(config))
     step = make_train_step(game, d_steps=config.optim.d_steps, simultaneous=config.optim.simultaneous,

@@ -197,3 +197,11 @@ def test_cli_trains_cgan_and_samples_labels_deterministically(tmp_path, data_dir
     assert a['labels'].min() >= 0 and a['labels'].max() < 10
     for name in a.files:
         np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_num_classes_must_match_the_dataset(data_dir):
+    from gans import data, sharding
+    from gans.train import build_experiment
+    config = config_lib.load_config('experiments/configs/cgan_digits.py:tiny', ['num_classes=7'])
+    with pytest.raises(ValueError, match="num_classes is 7 but dataset 'digits' has 10 classes"):
+        build_experiment(config, data.config_spec(config), sharding.make_mesh(1))
