@@ -21,6 +21,12 @@ from gans.train import build_experiment
 
 def load_trained_state(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict]:
     """The state of `workdir`'s latest (or given) checkpoint, with the run's config."""
+    state, config, _ = load_trained_run(workdir, step)
+    return state, config
+
+
+def load_trained_run(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict, Game]:
+    """`load_trained_state` plus the run's game, whose `sample_latents` draws the generator's inputs."""
     config = config_lib.load_workdir_config(workdir)
     experiment = build_experiment(config, data.config_spec(config), sharding.make_mesh(1))
     checkpointer = Checkpointer(workdir)
@@ -30,13 +36,7 @@ def load_trained_state(workdir: str, step: int | None = None) -> tuple[GANState,
         state, _ = checkpointer.restore(experiment.state, step)
     finally:
         checkpointer.close()
-    return state, config
-
-
-def load_trained_run(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict, Game]:
-    """`load_trained_state` plus the run's game, whose `sample_latents` draws the generator's inputs."""
-    state, config = load_trained_state(workdir, step)
-    return state, config, games.build_game(config, data.config_spec(config).shape).game
+    return state, config, experiment.game
 
 
 def write_samples(state: GANState, config: ml_collections.ConfigDict, *, num: int, seed: int, out: str) -> str:

@@ -15,9 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gans import latent_space
-from gans.state import GANState, Latents
-
-LatentSampler = Callable[[jax.Array, int], Latents]
+from gans.sampling import LatentSampler
+from gans.state import GANState
 
 
 def interpolation(state: GANState, sample_latents: LatentSampler, key: jax.Array, *, rows: int = 8,
