@@ -15,10 +15,12 @@ from gans.models.layers import Conv2D, ConvTranspose2D, conv_2d, conv_transpose_
 
 # (input size, kernel, stride, padding): DCGAN's layers first, then uneven cases where the
 # strided window leaves rows unused or the output is cropped.
+# Inputs of 8 or more rows (transposed) and outputs of 8 or more (conv, in its input gradient)
+# take the phase-decomposed adjoint; the others the zero-dilated one.
 TRANSPOSE_CASES = [(4, 4, 2, 1), (8, 4, 2, 1), (4, 4, 2, 0), (1, 4, 1, 0), (1, 4, 2, 1), (5, 3, 2, 1),
-                   (3, 5, 3, 2), (6, 3, 1, 1)]
+                   (3, 5, 3, 2), (6, 3, 1, 1), (8, 4, 2, 0), (8, 4, 2, 2), (8, 6, 3, 0), (9, 6, 3, 1)]
 CONV_CASES = [(8, 4, 2, 1), (16, 4, 2, 1), (4, 4, 1, 0), (8, 3, 2, 0), (7, 4, 2, 1), (9, 5, 3, 2),
-              (6, 3, 1, 1)]
+              (6, 3, 1, 1), (18, 4, 2, 0), (20, 4, 2, 2), (27, 6, 3, 0), (24, 6, 3, 3)]
 
 
 def _random(shape, seed):

@@ -56,6 +56,8 @@ def _conv(x, kernel, strides: Pair, padding: Pair):
 def _conv_adjoint(y, transposed_kernel, strides: Pair, padding: Pair, input_hw: Pair):
     """C^T: [N, Ho, Wo, O] -> [N, H, W, I], the adjoint of C(., K) in its input, given
     `transposed_kernel` = _adjoint_kernel(K) [kh, kw, O, I]: a conv of the zero-dilated y."""
+    if _phases_apply(y.shape[1:3], transposed_kernel.shape[:2], strides, input_hw):
+        return _conv_adjoint_by_phases(y, _adjoint_kernel(transposed_kernel), strides, padding, input_hw)
     # Rows the strided window never reached (when (H + 2p - k) % s != 0) get zeros: extra high padding.
     pads = []
     for k, s, p, size, out in zip(transposed_kernel.shape[:2], strides, padding, input_hw, y.shape[1:3]):
@@ -63,6 +65,41 @@ def _conv_adjoint(y, transposed_kernel, strides: Pair, padding: Pair, input_hw: 
         pads.append((low, size - ((out - 1) * s + 1) - low + k - 1))
     return lax.conv_general_dilated(y, transposed_kernel, (1, 1), pads, lhs_dilation=strides,
                                     dimension_numbers=_NHWC)
+
+
+# Below this many rows (or columns) of y, the phase convolution's overlap (its output is one row
+# and column larger than a phase: (m + 1)^2 / m^2 the work) costs more than the dilated conv.
+_MIN_PHASE_ROWS = 8
+
+
+def _phases_apply(y_hw, kernel_hw, strides: Pair, input_hw: Pair) -> bool:
+    return (strides != (1, 1) and min(y_hw) >= _MIN_PHASE_ROWS and
+            all(k % s == 0 and n % s == 0 for k, s, n in zip(kernel_hw, strides, input_hw)))
+
+
+def _conv_adjoint_by_phases(y, kernel, strides: Pair, padding: Pair, input_hw: Pair):
+    """C^T(y) for C = conv(., kernel [kh, kw, I, O]) without zero-dilating y.
+
+    Output row s*m + r (phase r) meets only taps t = (r + p) mod s + s*j, at y rows
+    m + (r + p) // s - j: a stride-1 conv of y with a (k/s)-tap sub-kernel. One conv computes
+    every phase as a group of output channels (phases start at most one row apart, so it runs
+    over one extra row and column); slicing and interleaving the groups gives C^T(y). XLA:CPU
+    runs the dilated conv on a slower generic path: this is 1.5-5x faster on DCGAN's shapes.
+    """
+    (sh, sw), n, i = strides, y.shape[0], kernel.shape[2]
+    starts, taps = [], []  # per axis: each phase's first y row, and its kernel taps in y order
+    for k, s, p in zip(kernel.shape[:2], strides, padding):
+        starts.append([(r + p) // s for r in range(s)])
+        taps.append([[(r + p) % s + s * (k // s - 1 - j) for j in range(k // s)] for r in range(s)])
+    groups = [kernel[jnp.array(rows)][:, jnp.array(cols)].swapaxes(2, 3) for rows in taps[0] for cols in taps[1]]
+    pads = [(k // s - 1 - min(c), max(c) + size // s - out)
+            for c, k, s, size, out in zip(starts, kernel.shape[:2], strides, input_hw, y.shape[1:3])]
+    z = lax.conv_general_dilated(y, jnp.concatenate(groups, axis=3), (1, 1), pads, dimension_numbers=_NHWC)
+    mh, mw = input_hw[0] // sh, input_hw[1] // sw
+    (ch, cw) = [[c - min(axis) for c in axis] for axis in starts]
+    phases = [jnp.stack([z[:, ch[a]:ch[a] + mh, cw[b]:cw[b] + mw, (a * sw + b) * i:(a * sw + b + 1) * i]
+                         for b in range(sw)], axis=3) for a in range(sh)]
+    return jnp.stack(phases, axis=2).reshape(n, *input_hw, i)  # [N, mh, sh, mw, sw, I] interleaved
 
 
 def _conv_kernel_grad(x, y, strides: Pair, padding: Pair, kernel_hw: Pair):
