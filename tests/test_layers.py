@@ -132,6 +132,32 @@ def test_compiled_gradients_use_canonical_convolutions(in_scan):
     assert set(labels) == {'b01f_01io->b01f'}, labels
 
 
+
+@pytest.mark.parametrize('size,k,stride,padding,transposed', [(8, 4, 2, 1, False), (16, 4, 2, 1, False),
+                                                              (4, 4, 2, 1, True), (8, 4, 2, 1, True)])
+def test_second_order_gradients_match_flax_and_stay_canonical(size, k, stride, padding, transposed):
+    """A gradient penalty differentiates an input gradient: the VJPs' own VJPs must be right,
+    and (on CPU) compile to canonical convolutions only."""
+    x = _random((2, size, size, 3), 14)
+    kernel = _random((k, k, 3, 4), 15)
+    if transposed:
+        ours = lambda a, w: conv_transpose_2d(a, w, stride, padding)  # noqa: E731
+        reference = _flax_transpose(kernel, stride, padding)
+    else:
+        ours = lambda a, w: conv_2d(a, w, stride, padding)  # noqa: E731
+        reference = _flax_conv(kernel, stride, padding)
+
+    def penalty(op):
+        def input_grad_norm(w, x):
+            g = jax.grad(lambda a: jnp.sum(jnp.tanh(op(a, w))))(x)
+            return jnp.sum(g ** 2)
+        return jax.grad(input_grad_norm, argnums=(0, 1))
+
+    for a, b in zip(jax.jit(penalty(ours))(kernel, x), jax.jit(penalty(reference))(kernel, x)):
+        _assert_close(a, b, rtol=1e-4)
+    if jax.default_backend() == 'cpu':
+        assert set(_conv_dim_labels(penalty(ours), kernel, x)) == {'b01f_01io->b01f'}
+
 def test_layers_match_flax_parameter_layout():
     x = _random((2, 4, 4, 3), 13)
     ours = ConvTranspose2D(6, kernel_size=4, strides=2, padding=1)

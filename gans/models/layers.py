@@ -6,12 +6,14 @@ that form runs on a generic loop that is 10-100x slower. JAX's autodiff of a
 convolution emits non-canonical convolutions (batch and feature dimensions
 swapped) that XLA usually repairs, but not always: the kernel gradient of
 `lax.conv_transpose`, and every conv gradient inside a `lax.scan` body, stay on
-the slow path. Here both directions get a custom VJP built from three
-canonical convolutions:
+the slow path; neither does the second derivative a gradient penalty takes. Here
+three canonical convolutions have custom VJPs made of each other, so gradients
+of every order stay on them:
 
     C(x, K)    strided conv                        (forward of conv_2d)
-    C^T(y, K)  its adjoint in x: conv of the       (forward of conv_transpose_2d,
-               zero-dilated y                       input gradient of conv_2d)
+    C^T(y, K)  its adjoint in x: one conv over     (forward of conv_transpose_2d,
+               y's output phases, or a conv of      input gradient of conv_2d)
+               the zero-dilated y
     G(x, y)    kernel gradient <C(x, .), y>        (kernel gradients of both)
 
 A transposed convolution is C^T, so its input gradient is C and its kernel
@@ -114,6 +116,12 @@ def _conv_kernel_grad(x, y, strides: Pair, padding: Pair, kernel_hw: Pair):
     return grad.transpose(1, 2, 0, 3)  # [I, kh, kw, O] -> [kh, kw, I, O]
 
 
+# C, C^T and G as custom-VJP functions whose VJPs are each other:
+#   <C(x, K), y> = <x, C^T(y, K)> = <G(x, y), K>,
+# so C's VJP is (C^T, G), C^T's is (C, G) and G's is (C^T, C). Gradients of any order (the
+# gradient penalty differentiates a gradient) stay on the three canonical convolutions.
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv_2d(x, kernel, strides, padding):
     return _conv(x, kernel, strides, padding)
@@ -125,11 +133,48 @@ def _conv_2d_fwd(x, kernel, strides, padding):
 
 def _conv_2d_bwd(strides, padding, residuals, grad_y):
     x, kernel = residuals
-    return (_conv_adjoint(grad_y, _adjoint_kernel(kernel), strides, padding, x.shape[1:3]),
-            _conv_kernel_grad(x, grad_y, strides, padding, kernel.shape[:2]))
+    return (_conv_2d_adjoint(grad_y, kernel, strides, padding, x.shape[1:3]),
+            _kernel_grad(x, grad_y, strides, padding, kernel.shape[:2]))
 
 
 _conv_2d.defvjp(_conv_2d_fwd, _conv_2d_bwd)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_2d_adjoint(y, kernel, strides, padding, input_hw):
+    """C^T(y, K) for C's own kernel K [kh, kw, I, O]."""
+    return _conv_adjoint(y, _adjoint_kernel(kernel), strides, padding, input_hw)
+
+
+def _conv_2d_adjoint_fwd(y, kernel, strides, padding, input_hw):
+    return _conv_2d_adjoint(y, kernel, strides, padding, input_hw), (y, kernel)
+
+
+def _conv_2d_adjoint_bwd(strides, padding, input_hw, residuals, grad_x):
+    y, kernel = residuals
+    return (_conv_2d(grad_x, kernel, strides, padding),
+            _kernel_grad(grad_x, y, strides, padding, kernel.shape[:2]))
+
+
+_conv_2d_adjoint.defvjp(_conv_2d_adjoint_fwd, _conv_2d_adjoint_bwd)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _kernel_grad(x, y, strides, padding, kernel_hw):
+    return _conv_kernel_grad(x, y, strides, padding, kernel_hw)
+
+
+def _kernel_grad_fwd(x, y, strides, padding, kernel_hw):
+    return _conv_kernel_grad(x, y, strides, padding, kernel_hw), (x, y)
+
+
+def _kernel_grad_bwd(strides, padding, kernel_hw, residuals, grad_kernel):
+    x, y = residuals
+    return (_conv_2d_adjoint(y, grad_kernel, strides, padding, x.shape[1:3]),
+            _conv_2d(x, grad_kernel, strides, padding))
+
+
+_kernel_grad.defvjp(_kernel_grad_fwd, _kernel_grad_bwd)
 
 
 def _transposed_output_hw(x, kernel, strides, padding) -> Pair:
@@ -137,25 +182,10 @@ def _transposed_output_hw(x, kernel, strides, padding) -> Pair:
                  for size, k, s, p in zip(x.shape[1:3], kernel.shape[:2], strides, padding))  # type: ignore
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv_transpose_2d(x, kernel, strides, padding):
+    """A transposed conv is C^T with C's kernel `_adjoint_kernel(kernel)`."""
     output_hw = _transposed_output_hw(x, kernel, strides, padding)
-    return _conv_adjoint(x, kernel, strides, padding, output_hw)
-
-
-def _conv_transpose_2d_fwd(x, kernel, strides, padding):
-    return _conv_transpose_2d(x, kernel, strides, padding), (x, kernel)
-
-
-def _conv_transpose_2d_bwd(strides, padding, residuals, grad_y):
-    x, kernel = residuals
-    grad_x = _conv(grad_y, _adjoint_kernel(kernel), strides, padding)
-    grad_kernel = _conv_kernel_grad(grad_y, x, strides, padding, kernel.shape[:2])
-    return grad_x, _adjoint_kernel(grad_kernel)
-
-
-_conv_transpose_2d.defvjp(_conv_transpose_2d_fwd, _conv_transpose_2d_bwd)
-
+    return _conv_2d_adjoint(x, _adjoint_kernel(kernel), strides, padding, output_hw)
 
 def _check(x, kernel, strides, padding, op: str) -> tuple[Pair, Pair]:
     strides, padding = _pair(strides, 'strides'), _pair(padding, 'padding')
