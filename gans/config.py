@@ -48,6 +48,8 @@ def base_config() -> ml_collections.ConfigDict:
     # Networks' computation dtype: 'float32' | 'bfloat16'; parameters and optimizer states stay float32.
     config.compute_dtype = 'float32'
     config.d_batch_norm = True  # dcgan D: batch norm in the trunk; False for a per-example gradient penalty
+    config.g_batch_norm = False  # mlp G: batch norm in the hidden layers
+    config.d_maxout = 1  # mlp D: maxout pieces per hidden unit; 1: LeakyReLU units
 
     # The game and its mode-collapse remedies (gans.games; README's table lists the values).
     config.game = 'gan'  # 'gan' | 'began' | 'madgan'
@@ -63,6 +65,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.began_lambda_k = 1e-3  # BEGAN k_t learning rate
     config.began_k_init = 0.0
     config.began_code_dim = 32  # BEGAN autoencoder bottleneck
+    config.began_autoencoder = 'mlp'  # 'mlp' | 'conv' (images)
     config.madgan_generators = 4  # MAD-GAN: k generators
     config.madgan_shared_layers = -1  # hidden layers the generators share; -1: all of them
     config.madgan_diversity_weight = 0.0  # MAD-GAN: weight of the generators' feature-similarity loss
@@ -87,6 +90,10 @@ def base_config() -> ml_collections.ConfigDict:
     config.optim.d_lr = 2e-4
     config.optim.b1 = 0.5
     config.optim.b2 = 0.999
+    # Learning-rate schedule over the run, for both players: 'constant' | 'cosine' | 'linear'
+    # (decay from the peak rates above to lr_final_fraction of them at num_steps).
+    config.optim.lr_schedule = 'constant'
+    config.optim.lr_final_fraction = 0.01
     config.optim.d_steps = 1
     config.optim.simultaneous = False
     config.optim.ema_decay = placeholder(float)  # None: no EMA of the generator

@@ -198,9 +198,28 @@ def build_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientT
     clip = opt.weight_clip
     if clip is None and config.get('game', 'gan') == 'gan':
         clip = losses.get_objective(config.loss).weight_clip
-    g_tx = optim.player_optimizer(opt.g_lr, opt.b1, opt.b2, ema_decay=opt.ema_decay)
-    d_tx = optim.player_optimizer(opt.d_lr, opt.b1, opt.b2, weight_clip=clip)
+    g_tx = optim.player_optimizer(learning_rate_schedule(config, opt.g_lr, config.num_steps), opt.b1, opt.b2,
+                                  ema_decay=opt.ema_decay)
+    # D updates d_steps times per step, and its optimizer counts its own updates.
+    d_tx = optim.player_optimizer(learning_rate_schedule(config, opt.d_lr, config.num_steps * opt.d_steps),
+                                  opt.b1, opt.b2, weight_clip=clip)
     return g_tx, d_tx
+
+
+LR_SCHEDULES = ('constant', 'cosine', 'linear')
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict, peak: float, updates: int) -> optax.ScalarOrSchedule:
+    """`peak`, or its decay over `updates` optimizer updates to `optim.lr_final_fraction` of it."""
+    name = config.optim.get('lr_schedule', 'constant')
+    final = peak * config.optim.get('lr_final_fraction', 0.01)
+    if name == 'constant':
+        return peak
+    if name == 'cosine':
+        return optax.cosine_decay_schedule(peak, updates, alpha=final / peak)
+    if name == 'linear':
+        return optax.linear_schedule(peak, final, updates)
+    raise ValueError(f'unknown optim.lr_schedule {name!r}; valid: {list(LR_SCHEDULES)}')
 
 
 def check_micro_batches(config: ml_collections.ConfigDict, mesh: Mesh) -> int:

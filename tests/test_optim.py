@@ -245,3 +245,37 @@ def test_composed_chain_under_jit_matches_eager():
     jax.tree.map(close, optim.ema_params(jitted_state), optim.ema_params(eager_state))
     assert all(np.all(np.abs(leaf) <= 0.1) for leaf in jax.tree.leaves(jitted_params))
     assert jax.tree.structure(optim.ema_params(jitted_state)) == jax.tree.structure(params)
+
+
+@pytest.mark.parametrize('schedule', ['constant', 'cosine', 'linear'])
+def test_config_learning_rate_schedules_span_each_players_updates(schedule):
+    """Adam's first steps on a constant gradient move each weight by the learning rate, so the
+    per-update moves trace the schedule: G's over num_steps, D's over num_steps * d_steps."""
+    from gans import config as config_lib
+    from gans.train import build_optimizers
+    cfg = config_lib.base_config()
+    cfg.num_steps, cfg.optim.d_steps, cfg.optim.g_lr, cfg.optim.d_lr = 4, 2, 1e-2, 2e-2
+    cfg.optim.lr_schedule, cfg.optim.lr_final_fraction = schedule, 0.1
+    for tx, peak, updates in zip(build_optimizers(cfg), (1e-2, 2e-2), (4, 8)):
+        params = {'w': jnp.zeros(())}
+        state, moves = tx.init(params), []
+        update = jax.jit(tx.update)
+        for _ in range(updates):
+            step, state = update({'w': jnp.ones(())}, state, params)
+            moves.append(-float(step['w']))
+            params = optax.apply_updates(params, step)
+        expected = {'constant': [peak] * updates,
+                    'cosine': [float(optax.cosine_decay_schedule(peak, updates, 0.1)(i)) for i in range(updates)],
+                    'linear': [float(optax.linear_schedule(peak, 0.1 * peak, updates)(i)) for i in range(updates)]}
+        np.testing.assert_allclose(moves, expected[schedule], rtol=1e-4)
+        if schedule != 'constant':
+            assert moves[-1] < 0.6 * peak
+
+
+def test_unknown_learning_rate_schedule_names_the_valid_ones():
+    from gans import config as config_lib
+    from gans.train import build_optimizers
+    cfg = config_lib.base_config()
+    cfg.optim.lr_schedule = 'exponential'
+    with pytest.raises(ValueError, match="unknown optim.lr_schedule 'exponential'.*cosine"):
+        build_optimizers(cfg)

@@ -28,8 +28,11 @@ def compute_dtype(config: ml_collections.ConfigDict):
 
 def _mlp(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     hidden, dtype = tuple(config.get('hidden', (256, 256))), compute_dtype(config)
-    return (MLPGenerator(output_shape=data_shape, hidden=hidden, tanh_output=len(data_shape) == 3, dtype=dtype),
-            MLPDiscriminator(input_shape=data_shape, hidden=hidden, dtype=dtype))
+    # Per-player widths where the players differ (PacGAN's mixture nets: G 4x400, D 3x200).
+    g_hidden, d_hidden = (tuple(config.get(name) or hidden) for name in ('g_hidden', 'd_hidden'))
+    return (MLPGenerator(output_shape=data_shape, hidden=g_hidden, tanh_output=len(data_shape) == 3,
+                         batch_norm=config.get('g_batch_norm', False), dtype=dtype),
+            MLPDiscriminator(input_shape=data_shape, hidden=d_hidden, maxout=config.get('d_maxout', 1), dtype=dtype))
 
 
 def _dcgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:

@@ -1,8 +1,9 @@
 """The fully connected generator and discriminator of Goodfellow et al. (2014).
 
-The paper's G uses ReLU hidden units and D uses maxout; LeakyReLU stands in for maxout here
-(same role, piecewise linear, no dead units) so that D stays a plain MLP. Works on any
-per-example shape: 2-D points for the mixtures, flattened images otherwise.
+The paper's G uses ReLU hidden units and D uses maxout; D's default is LeakyReLU (same role,
+piecewise linear, no dead units), `maxout=k` gives the paper's k-piece maxout units. G may
+batch-normalise its hidden layers (`batch_norm`, as in the VEEGAN / PacGAN mixture experiments).
+Works on any per-example shape: 2-D points for the mixtures, flattened images otherwise.
 
 The discriminator takes the mode-collapse remedies of `gans.models.minibatch` as options:
 `pack` (PacGAN: m examples judged as one, so B examples give B / m logits) and
@@ -30,6 +31,7 @@ class MLPGenerator(nn.Module):
     hidden: Sequence[int] = (256, 256)
     # Images are scaled to [-1, 1]; points are unbounded.
     tanh_output: bool = True
+    batch_norm: bool = False  # batch norm before each hidden ReLU
     dtype: Any = None  # computation dtype (None: from inputs and parameters); parameters are float32
 
     @nn.compact
@@ -38,7 +40,10 @@ class MLPGenerator(nn.Module):
             raise ValueError(f'MLPGenerator expects latents of shape [batch, dim], got {z.shape}')
         h = z
         for width in self.hidden:
-            h = nn.relu(nn.Dense(width, dtype=self.dtype)(h))
+            h = nn.Dense(width, dtype=self.dtype)(h)
+            if self.batch_norm:
+                h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype)(h)
+            h = nn.relu(h)
         out = nn.Dense(math.prod(self.output_shape), dtype=self.dtype)(h)
         if self.tanh_output:
             out = jnp.tanh(out)
@@ -54,6 +59,7 @@ class MLPDiscriminator(nn.Module):
     minibatch_kernel_dim: int = 8
     # 1: one real/fake logit per example, [B]; n > 1: n class logits, [B, n] (MAD-GAN).
     outputs: int = 1
+    maxout: int = 1  # pieces per hidden unit; 1: LeakyReLU(0.2) units instead
     dtype: Any = None  # computation dtype (None: from inputs and parameters); parameters are float32
 
     @nn.compact
@@ -62,8 +68,14 @@ class MLPDiscriminator(nn.Module):
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f'MLPDiscriminator expects inputs [batch, *{tuple(self.input_shape)}], got {x.shape}')
         h = minibatch.pack(x, self.pack)
+        if not isinstance(self.maxout, int) or self.maxout < 1:
+            raise ValueError(f'MLPDiscriminator.maxout must be a positive integer, got {self.maxout!r}')
         for width in self.hidden:
-            h = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(h), 0.2)
+            if self.maxout == 1:
+                h = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(h), 0.2)
+            else:
+                h = nn.Dense(width * self.maxout, dtype=self.dtype)(h)
+                h = h.reshape((*h.shape[:-1], width, self.maxout)).max(axis=-1)
         layer = minibatch.batch_features(self.batch_features, num_kernels=self.minibatch_kernels,
                                          kernel_dim=self.minibatch_kernel_dim)
         if layer is not None:
