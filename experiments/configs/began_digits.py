@@ -2,9 +2,9 @@
 
 `game=began`: D is an autoencoder whose L1 reconstruction error is the energy, balanced by the
 controller k_t with the paper's gamma = 0.5 and lambda_k = 1e-3, and Adam(1e-4) as in the
-paper (b1 = 0.5). D is the engine's MLP autoencoder (hidden 256-256 on the flattened 32x32
-image, code 64: the paper's embedding size h), not the paper's convolutional one; G is the
-DCGAN generator.
+paper (b1 = 0.5). D is a convolutional autoencoder as in the paper (ELU, strided convs down
+to 8x8, code h = 64); G is the DCGAN generator. (With the MLP autoencoder,
+`--config.began_autoencoder=mlp`, G collapsed to a single digit.)
 
     gans train --config experiments/configs/began_digits.py --workdir runs/obj_began
     gans train --config experiments/configs/began_digits.py:tiny ...   # seconds, for tests
@@ -19,7 +19,7 @@ from gans.config import base_config
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
     config = base_config()
     config.game = 'began'
-    config.model = 'dcgan'  # the generator; the autoencoder D is an MLP whatever the model
+    config.model = 'dcgan'  # the generator
     config.dataset = 'digits'
     config.num_steps = 3000
     config.batch_size = 64
@@ -29,7 +29,8 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
     config.image_size = 32
     config.latent_dim = 64
     config.g_width = 32
-    config.hidden = (256, 256)  # the autoencoder's
+    config.began_autoencoder = 'conv'
+    config.d_width = 32  # the autoencoder's first conv; doubles per halving of resolution
     config.began_code_dim = 64
     config.began_gamma = 0.5
     config.began_lambda_k = 1e-3
@@ -39,7 +40,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
     config.optim.d_lr = 1e-4
 
     if variant == 'tiny':
-        config.update(image_size=16, latent_dim=8, g_width=8, batch_size=16, num_steps=4, hidden=(16,),
+        config.update(image_size=16, latent_dim=8, g_width=8, d_width=4, batch_size=16, num_steps=4,
                       began_code_dim=4, checkpoint_every=2, sample_every=2, log_every=1, grid_size=4)
     elif variant:
         raise ValueError(f'unknown variant {variant!r} of began_digits; known: tiny')

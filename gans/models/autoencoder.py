@@ -1,9 +1,10 @@
-"""The autoencoder discriminator of BEGAN (Berthelot et al. 2017), as an MLP.
+"""The autoencoder discriminator of BEGAN (Berthelot et al. 2017): an MLP or a conv net.
 
 D(x) is the per-example L1 reconstruction loss mean_i |x_i - Dec(Enc(x))_i| (the paper's
 L(v) = |v - D(v)|^eta with eta = 1, averaged over pixels or coordinates): low for what the
-autoencoder has learnt to reconstruct. An MLP is enough for 2-D points and flattened digits;
-ELU units as in the paper's convolutional D.
+autoencoder has learnt to reconstruct. The MLP suits 2-D points; images want the convolutional
+one (the paper's D: ELU units, strided convolutions down to 8x8, a linear code of size h, and
+a decoder that mirrors the encoder). On digits the MLP's G collapsed to one digit.
 """
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from gans.models.layers import Conv2D, ConvTranspose2D
+
+
+def reconstruction_energy(x: jax.Array, reconstruction: jax.Array) -> jax.Array:
+    """Per-example mean absolute error [batch]: BEGAN's energy, used where logits go."""
+    return jnp.abs(x - reconstruction).reshape((x.shape[0], -1)).mean(axis=1)
 
 
 class MLPAutoencoder(nn.Module):
@@ -38,6 +46,39 @@ class MLPAutoencoder(nn.Module):
         return self.decoder[-1](h).reshape(x.shape)
 
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-        """Per-example L1 reconstruction loss [batch]: BEGAN's energy, used where logits go."""
-        error = jnp.abs(x - self.reconstruct(x))
-        return error.reshape((x.shape[0], -1)).mean(axis=1)
+        return reconstruction_energy(x, self.reconstruct(x))
+
+
+class ConvAutoencoder(nn.Module):
+    """Images [B, H, W, C] -> stride-2 4x4 convs (width, 2 width, ...) down to 8x8 -> linear code
+    of `code_dim` -> the mirror image back up (transposed convs) -> a linear 3x3 conv to C."""
+    image_shape: Sequence[int]
+    width: int = 32
+    code_dim: int = 64
+
+    def setup(self):
+        height, _, channels = self.image_shape
+        if height < 8 or height & (height - 1):
+            raise ValueError(f'ConvAutoencoder needs a power-of-two image size >= 8, got {tuple(self.image_shape)}')
+        stages = int(math.log2(height // 8))
+        widths = [self.width * 2 ** i for i in range(stages)]
+        self.down = [Conv2D(w, 4, 2, 1) for w in widths]
+        self.to_code = nn.Dense(self.code_dim)
+        self.from_code = nn.Dense(8 * 8 * (widths[-1] if widths else self.width))
+        self.up = [ConvTranspose2D(w, 4, 2, 1) for w in reversed([self.width, *widths[:-1]])]
+        self.to_image = Conv2D(channels, 3, 1, 1)
+
+    def reconstruct(self, x: jax.Array) -> jax.Array:
+        if tuple(x.shape[1:]) != tuple(self.image_shape):
+            raise ValueError(f'ConvAutoencoder expects images [batch, *{tuple(self.image_shape)}], got {x.shape}')
+        h = x
+        for layer in self.down:
+            h = nn.elu(layer(h))
+        code = self.to_code(h.reshape((x.shape[0], -1)))  # linear, as in the paper
+        h = nn.elu(self.from_code(code)).reshape((x.shape[0], 8, 8, -1))
+        for layer in self.up:
+            h = nn.elu(layer(h))
+        return self.to_image(h)
+
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        return reconstruction_energy(x, self.reconstruct(x))
