@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from gans import evaluate
-from gans.inference import load_trained_state
+from gans.inference import load_trained_run
 from gans.metrics import digits_classifier
 from gans.metrics.feature_networks import load_feature_network
 
@@ -37,10 +37,11 @@ def main() -> None:
     for name, images in sets.items():
         results[name] = evaluate.image_metrics([images], ref, network, seed=args.seed)
     if args.workdir:
-        state, config = load_trained_state(args.workdir)
+        state, config, game = load_trained_run(args.workdir)
         for num in (300, 10_000):
             results[f'dcgan_{num}'] = {'workdir': args.workdir, 'step': int(state.step),
-                                       **evaluate.evaluate_state(state, config, num_samples=num, seed=args.seed)}
+                                       **evaluate.evaluate_state(state, config, game.sample_latents, num_samples=num,
+                                                                         seed=args.seed)}
     text = json.dumps(results, indent=1)
     print(text)
     if args.out:

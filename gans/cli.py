@@ -44,10 +44,10 @@ def _train(overrides: list[str]) -> None:
 def _sample(overrides: list[str]) -> None:
     if overrides:
         raise app.UsageError('sample takes no --config overrides: it uses the config saved in the workdir')
-    from gans.inference import load_trained_state, write_samples
+    from gans.inference import load_trained_run, write_samples
     num = _NUM.value or 1000
-    state, config = load_trained_state(_WORKDIR.value)
-    path = write_samples(state, config, num=num, seed=_SEED.value, out=_OUT.value)
+    state, _, game = load_trained_run(_WORKDIR.value)
+    path = write_samples(state, game.sample_latents, num=num, seed=_SEED.value, out=_OUT.value)
     print(f'wrote {num} samples to {path}')
 
 
@@ -95,7 +95,7 @@ def _figure(command: str, overrides: list[str]) -> None:
         image = latent_figures.interpolation(state, game.sample_latents, key, rows=num or 8, steps=steps or 10,
                                              method=_METHOD.value)
     elif command == 'traverse':
-        categories = {'codes': config.get('info_categorical'), 'labels': config.get('num_classes')}
+        categories = {'codes': config.info_categorical, 'labels': config.num_classes}
         image = latent_figures.traversal(state, game.sample_latents, key, categories, rows=num or 5,
                                          steps=steps or 9)
     elif command == 'manifold':

@@ -47,6 +47,12 @@ def base_config() -> ml_collections.ConfigDict:
     config.num_devices = 0  # 0: every visible device
     # Networks' computation dtype: 'float32' | 'bfloat16'; parameters and optimizer states stay float32.
     config.compute_dtype = 'float32'
+    # Network sizes: dcgan's channel widths; mlp's hidden layers (g_hidden / d_hidden: per player).
+    config.g_width = 64
+    config.d_width = 64
+    config.hidden = (256, 256)
+    config.g_hidden = placeholder(tuple)  # None: hidden
+    config.d_hidden = placeholder(tuple)  # None: hidden
     config.d_batch_norm = True  # dcgan D: batch norm in the trunk; False for a per-example gradient penalty
     config.g_batch_norm = False  # mlp G: batch norm in the hidden layers
     config.d_maxout = 1  # mlp D: maxout pieces per hidden unit; 1: LeakyReLU units
@@ -115,9 +121,17 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
     spec.loader.exec_module(module)
     if not hasattr(module, 'get_config'):
         raise ValueError(f'{file_path} defines no get_config()')
-    config = module.get_config(variant) if variant else module.get_config()
+    config = with_defaults(module.get_config(variant) if variant else module.get_config())
     apply_overrides(config, overrides)
     return validate(config)
+
+
+def with_defaults(config: ml_collections.ConfigDict | dict) -> ml_collections.ConfigDict:
+    """`config` over `base_config()`: every engine field present, so code reads `config.name`
+    and configs saved by older versions of the engine gain the fields added since."""
+    merged = base_config()
+    merged.update(config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config)
+    return merged
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
@@ -169,7 +183,7 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{workdir!r} holds no {CONFIG_FILENAME}: is it the workdir of a `gans train` run?')
     with open(path) as f:
-        return validate(ml_collections.ConfigDict(json.load(f)))
+        return validate(with_defaults(json.load(f)))
 
 
 def describe_changes(before: ml_collections.ConfigDict, after: ml_collections.ConfigDict) -> str:

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 import jax
 import numpy as np
 
-from gans import data, games, sampling
-from gans.inference import load_trained_state
+from gans import data, sampling
+from gans.inference import load_trained_run
 from gans.metrics import frechet, inception_score, kid, manifold, modes, streaming
 from gans.metrics.feature_networks import FeatureNetwork, default_feature_network, load_feature_network
 from gans.writers import MetricWriter
@@ -120,12 +120,12 @@ def point_metrics(points: np.ndarray, dataset: str, *, seed: int | None = None) 
             'reference': {'dataset': dataset}}
 
 
-def evaluate_state(state, config, *, num_samples: int = 10_000, seed: int = 0, split: str = 'train',
-                   network: str | None = None) -> dict:
-    """Samples `num_samples` from `state` (EMA generator) and scores them against `split` of the config's dataset."""
+def evaluate_state(state, config, sample_latents: sampling.LatentSampler, *, num_samples: int = 10_000,
+                   seed: int = 0, split: str = 'train', network: str | None = None) -> dict:
+    """Samples `num_samples` from `state` (EMA generator; inputs from the run's `game.sample_latents`)
+    and scores them against `split` of the config's dataset."""
     key = jax.random.key(seed)
     spec = data.config_spec(config)
-    sample_latents = games.build_game(config, spec.shape).game.sample_latents
     if spec.kind == 'points':
         return point_metrics(sampling.sample_outputs(state, sample_latents, key, num_samples), config.dataset,
                              seed=seed)
@@ -156,9 +156,9 @@ def evaluate_samples_file(path: str, dataset: str, *, split: str = 'train', netw
 def evaluate_workdir(workdir: str, *, num_samples: int = 10_000, seed: int = 0, split: str = 'train',
                      network: str | None = None) -> dict:
     """Scores the latest checkpoint of a run and appends the result to its metrics log."""
-    state, config = load_trained_state(workdir)
-    result = {'step': int(state.step), **evaluate_state(state, config, num_samples=num_samples, seed=seed,
-                                                         split=split, network=network)}
+    state, config, game = load_trained_run(workdir)
+    result = {'step': int(state.step), **evaluate_state(state, config, game.sample_latents, num_samples=num_samples,
+                                                         seed=seed, split=split, network=network)}
     writer = MetricWriter(workdir)
     writer.write(result['step'], scalar_metrics(result))
     writer.close()

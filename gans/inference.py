@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 
 from gans import config as config_lib
-from gans import data, games, sampling, sharding
+from gans import data, sampling, sharding
 from gans.checkpoint import Checkpointer
 from gans.games import Game
 from gans.state import GANState
@@ -39,12 +39,12 @@ def load_trained_run(workdir: str, step: int | None = None) -> tuple[GANState, m
     return state, config, experiment.game
 
 
-def write_samples(state: GANState, config: ml_collections.ConfigDict, *, num: int, seed: int, out: str) -> str:
+def write_samples(state: GANState, sample_latents: sampling.LatentSampler, *, num: int, seed: int, out: str) -> str:
     """Writes `num` samples of `state` to `out` (.npz): `images` or `points`, plus the generator's
-    other inputs where it has them (`labels` of a class-conditional model, InfoGAN's `codes`)."""
+    other inputs where it has them (`labels` of a class-conditional model, InfoGAN's `codes`).
+    `sample_latents` is the run's `game.sample_latents` (`load_trained_run`)."""
     key = jax.random.key(seed)
-    game = games.build_game(config, data.config_spec(config).shape).game
-    chunks = list(sampling.sample_batches(state, game.sample_latents, key, num, with_latents=True))
+    chunks = list(sampling.sample_batches_with_inputs(state, sample_latents, key, num))
     generated = np.concatenate([out for out, _ in chunks])
     inputs = {name: np.concatenate([c[1][name] for c in chunks]) for name in chunks[0][1]}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -123,7 +123,8 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
                 _check_and_average(pending, checkpointer, last_good)
                 # Process 0 alone evaluates a host copy: the state itself spans every process's devices.
                 local = state if jax.process_count() == 1 else jax.device_get(state)
-                result = evaluate.evaluate_state(local, config, num_samples=config.eval_num_samples)
+                result = evaluate.evaluate_state(local, config, experiment.game.sample_latents,
+                                                 num_samples=config.eval_num_samples)
                 writer.write(step, evaluate.scalar_metrics(result))
             if step % config.checkpoint_every == 0 or is_last or stopping:
                 _check_and_average(pending, checkpointer, last_good)

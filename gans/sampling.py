@@ -30,25 +30,28 @@ def _generate_jit(state: GANState, latents: Latents, use_ema: bool) -> jax.Array
 
 
 def sample_batches(state: GANState, sample_latents: LatentSampler, key: jax.Array, num: int, *,
-                   batch_size: int = 500, use_ema: bool = True,
-                   with_latents: bool = False) -> Iterator[np.ndarray | tuple[np.ndarray, dict]]:
+                   batch_size: int = 500, use_ema: bool = True) -> Iterator[np.ndarray]:
     """Yields `num` samples in chunks: images as uint8 NHWC, other outputs (2-D points) as float32.
 
     `sample_latents(key, n)` is the game's (`game.sample_latents`). Latents of the chunk starting
     at sample i come from `fold_in(key, i)`, so a key gives the same samples whatever consumes
-    them, and nothing holds all of them at once. With `with_latents`, yields (samples, inputs)
-    where inputs holds the generator's non-z inputs as numpy (labels, codes; empty if none).
+    them, and nothing holds all of them at once.
     """
+    for samples, _ in sample_batches_with_inputs(state, sample_latents, key, num, batch_size=batch_size,
+                                                 use_ema=use_ema):
+        yield samples
+
+
+def sample_batches_with_inputs(state: GANState, sample_latents: LatentSampler, key: jax.Array, num: int, *,
+                               batch_size: int = 500, use_ema: bool = True) -> Iterator[tuple[np.ndarray, dict]]:
+    """`sample_batches`, each chunk with the generator's non-z inputs as numpy (labels, codes;
+    empty if it has none): (samples, inputs)."""
     for start in range(0, num, batch_size):
         size = min(batch_size, num - start)
         latents = sample_latents(jax.random.fold_in(key, start), size)
         out = generate(state, latents, use_ema=use_ema)
         out = to_uint8(out) if out.ndim == 4 else out.astype(np.float32)
-        if with_latents:
-            inputs = {k: np.asarray(v) for k, v in latents.items() if k != 'z'} if isinstance(latents, dict) else {}
-            yield out, inputs
-        else:
-            yield out
+        yield out, ({k: np.asarray(v) for k, v in latents.items() if k != 'z'} if isinstance(latents, dict) else {})
 
 
 def sample_outputs(state: GANState, sample_latents: LatentSampler, key: jax.Array, num: int,

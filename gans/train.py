@@ -196,7 +196,7 @@ def build_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientT
     """Each player's optax transform; different learning rates give the two-time-scale rule."""
     opt = config.optim
     clip = opt.weight_clip
-    if clip is None and config.get('game', 'gan') == 'gan':
+    if clip is None and config.game == 'gan':
         clip = losses.get_objective(config.loss).weight_clip
     g_tx = optim.player_optimizer(learning_rate_schedule(config, opt.g_lr, config.num_steps), opt.b1, opt.b2,
                                   ema_decay=opt.ema_decay)
@@ -211,8 +211,8 @@ LR_SCHEDULES = ('constant', 'cosine', 'linear')
 
 def learning_rate_schedule(config: ml_collections.ConfigDict, peak: float, updates: int) -> optax.ScalarOrSchedule:
     """`peak`, or its decay over `updates` optimizer updates to `optim.lr_final_fraction` of it."""
-    name = config.optim.get('lr_schedule', 'constant')
-    final = peak * config.optim.get('lr_final_fraction', 0.01)
+    name = config.optim.lr_schedule
+    final = peak * config.optim.lr_final_fraction
     if name == 'constant':
         return peak
     if name == 'cosine':
@@ -228,13 +228,13 @@ def check_micro_batches(config: ml_collections.ConfigDict, mesh: Mesh) -> int:
     Each micro-batch must split evenly over the devices and each device's rows into micro-batches,
     so the interleaved split keeps every row on its device.
     """
-    micro_batches = config.optim.get('micro_batches', 1)
+    micro_batches = config.optim.micro_batches
     if not isinstance(micro_batches, int) or micro_batches < 1:
         raise ValueError(f'optim.micro_batches must be a positive integer, got {micro_batches!r}')
     if config.batch_size % (micro_batches * mesh.size):
         raise ValueError(f'batch_size {config.batch_size} must be a multiple of optim.micro_batches '
                          f'({micro_batches}) x devices ({mesh.size})')
-    pack = config.get('pack', 1)
+    pack = config.pack
     if (config.batch_size // micro_batches) % pack:
         raise ValueError(f'micro-batches of {config.batch_size // micro_batches} examples do not split into '
                          f'packs of {pack}')
@@ -243,7 +243,7 @@ def check_micro_batches(config: ml_collections.ConfigDict, mesh: Mesh) -> int:
 
 def check_num_classes(config: ml_collections.ConfigDict, spec: DatasetSpec) -> None:
     """A label count in the config must be the dataset's: labels beyond it would never be real."""
-    num_classes = config.get('num_classes')
+    num_classes = config.num_classes
     if num_classes is not None and spec.num_classes is not None and num_classes != spec.num_classes:
         raise ValueError(f'config.num_classes is {num_classes} but dataset {spec.name!r} has '
                          f'{spec.num_classes} classes')
@@ -269,7 +269,7 @@ def make_init(config: ml_collections.ConfigDict,
     g_tx, d_tx = build_optimizers(config)
 
     # A packing discriminator (PacGAN) needs whole packs even in its example batch.
-    num_examples = config.get('pack', 1)
+    num_examples = config.pack
 
     def init(key: jax.Array) -> GANState:
         # Only shapes matter here; conditional games add labels or codes to both examples.

@@ -353,7 +353,7 @@ def test_cvae_decodes_different_images_for_different_labels_with_the_same_z(data
     mean, _ = state.generator.apply({'params': state.g_params}, x, jnp.array([1, 7]), method='encode')
     assert not np.allclose(mean[0], mean[1])
     # `gans sample`'s file carries the labels each image was drawn for.
-    path = write_samples(state, config, num=30, seed=0, out=str(tmp_path / 'samples.npz'))
+    path = write_samples(state, game.sample_latents, num=30, seed=0, out=str(tmp_path / 'samples.npz'))
     with np.load(path) as f:
         assert sorted(f.keys()) == ['images', 'labels'] and f['labels'].dtype == np.int32
         assert f['labels'].shape == (30,) and set(f['labels']) <= set(range(10)) and len(set(f['labels'])) > 3

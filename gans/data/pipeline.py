@@ -65,7 +65,7 @@ def dataset_spec(name: str, *, image_size: int | None = None,
 
 def config_spec(config) -> DatasetSpec:
     """`dataset_spec` of a run config's `dataset`, `image_size` and `data_dir` fields."""
-    return dataset_spec(config.dataset, image_size=config.get('image_size'), data_dir=config.get('data_dir'))
+    return dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
 
 
 def _gather_fn(name: str, split: str, image_size: int | None,

@@ -23,6 +23,7 @@ import flax.linen as nn
 import ml_collections
 import optax
 
+from gans import config as config_lib
 from gans import losses, models
 from gans.games.began import BEGANGame
 from gans.games.conditional import AuxiliaryClassifierGame, ConditionalGame
@@ -31,7 +32,7 @@ from gans.games.gan import AdversarialGame
 from gans.games.madgan import MADGANGame
 from gans.games.replay import ReplayBuffer
 from gans.games import vae as vae_games
-from gans.models.autoencoder import MLPAutoencoder
+from gans.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 from gans.models import conditional as conditional_models
 from gans.models.minibatch import BATCH_FEATURES
 from gans.models.dcgan import DCGANDiscriminator
@@ -50,7 +51,7 @@ class GameSetup(NamedTuple):
 
 
 def _discriminator_options(config: ml_collections.ConfigDict, discriminator: nn.Module) -> nn.Module:
-    features, pack = config.get('d_batch_features', 'none'), config.get('pack', 1)
+    features, pack = config.d_batch_features, config.pack
     if features not in BATCH_FEATURES:
         raise ValueError(f'unknown d_batch_features {features!r}; valid: {list(BATCH_FEATURES)}')
     if not isinstance(pack, int) or pack < 1:
@@ -63,45 +64,52 @@ def _discriminator_options(config: ml_collections.ConfigDict, discriminator: nn.
     if config.batch_size % pack:
         raise ValueError(f'batch_size {config.batch_size} does not split into packs of {pack}')
     return discriminator.clone(pack=pack, batch_features=features,
-                               minibatch_kernels=config.get('minibatch_kernels', 32),
-                               minibatch_kernel_dim=config.get('minibatch_kernel_dim', 8))
+                               minibatch_kernels=config.minibatch_kernels,
+                               minibatch_kernel_dim=config.minibatch_kernel_dim)
 
 
 def _gan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
     objective = losses.get_objective(config.loss)
     gp_weight = config.optim.gradient_penalty_weight
-    unroll_optimizer = config.get('unroll_optimizer', 'd_optimizer')
+    unroll_optimizer = config.unroll_optimizer
     if unroll_optimizer not in UNROLL_OPTIMIZERS:
         raise ValueError(f'unknown unroll_optimizer {unroll_optimizer!r}; valid: {list(UNROLL_OPTIMIZERS)}')
-    unroll_steps = config.get('unroll_steps', 0)
+    unroll_steps = config.unroll_steps
     if not isinstance(unroll_steps, int) or unroll_steps < 0:
         raise ValueError(f'unroll_steps must be a non-negative integer, got {unroll_steps!r}')
-    replay_size = config.get('replay_size', 0)
+    replay_size = config.replay_size
     game = AdversarialGame(
         objective=objective, latent_dim=config.latent_dim,
         gradient_penalty_weight=objective.gradient_penalty_weight if gp_weight is None else gp_weight,
         r1_weight=config.optim.r1_weight, unroll_steps=unroll_steps,
         unroll_tx=optax.sgd(config.optim.d_lr) if unroll_optimizer == 'sgd' else None,
-        replay=ReplayBuffer(replay_size, config.get('replay_fraction', 0.5)) if replay_size else None)
+        replay=ReplayBuffer(replay_size, config.replay_fraction) if replay_size else None)
     generator, discriminator = models.build_models(config, data_shape)
     return GameSetup(game, generator, _discriminator_options(config, discriminator))
 
 
 def _check_no_gan_options(config: ml_collections.ConfigDict, game: str) -> None:
-    unsupported = [name for name, default in (('unroll_steps', 0), ('replay_size', 0), ('pack', 1),
-                                              ('d_batch_features', 'none'))
-                   if config.get(name, default) != default]
+    defaults = config_lib.base_config()
+    unsupported = [name for name in ('unroll_steps', 'replay_size', 'pack', 'd_batch_features')
+                   if config[name] != defaults[name]]
     if unsupported:
         raise ValueError(f'game {game} does not take {unsupported}; they are options of game gan')
 
 
 def _began(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
     _check_no_gan_options(config, 'began')
-    game = BEGANGame(latent_dim=config.latent_dim, gamma=config.get('began_gamma', 0.5),
-                     lambda_k=config.get('began_lambda_k', 1e-3), k_init=config.get('began_k_init', 0.0))
+    game = BEGANGame(latent_dim=config.latent_dim, gamma=config.began_gamma,
+                     lambda_k=config.began_lambda_k, k_init=config.began_k_init)
     generator, _ = models.build_models(config, data_shape)
-    autoencoder = MLPAutoencoder(input_shape=data_shape, hidden=tuple(config.get('hidden', (256, 256))),
-                                 code_dim=config.get('began_code_dim', 32))
+    kind = config.began_autoencoder
+    if kind == 'mlp':
+        autoencoder = MLPAutoencoder(input_shape=data_shape, hidden=tuple(config.hidden),
+                                     code_dim=config.began_code_dim)
+    elif kind == 'conv':
+        autoencoder = ConvAutoencoder(image_shape=data_shape, width=config.d_width,
+                                      code_dim=config.began_code_dim)
+    else:
+        raise ValueError(f"unknown began_autoencoder {kind!r}; known: 'mlp', 'conv'")
     return GameSetup(game, generator, autoencoder)
 
 
@@ -109,15 +117,15 @@ def _madgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> G
     _check_no_gan_options(config, 'madgan')
     if config.model != 'mlp':
         raise ValueError(f"game madgan builds mlp networks; got model {config.model!r}, use --config.model=mlp")
-    hidden = tuple(config.get('hidden', (256, 256)))
-    num = config.get('madgan_generators', 4)
-    shared = config.get('madgan_shared_layers', -1)
+    hidden = tuple(config.hidden)
+    num = config.madgan_generators
+    shared = config.madgan_shared_layers
     generator = MultiGenerator(output_shape=data_shape, num_generators=num, hidden=hidden,
                                shared_layers=len(hidden) if shared == -1 else shared,
                                tanh_output=len(data_shape) == 3)
     discriminator = MLPDiscriminator(input_shape=data_shape, hidden=hidden, outputs=num + 1)
     game = MADGANGame(latent_dim=config.latent_dim, num_generators=num,
-                      diversity_weight=config.get('madgan_diversity_weight', 0.0))
+                      diversity_weight=config.madgan_diversity_weight)
     return GameSetup(game, generator, discriminator)
 
 
@@ -134,7 +142,7 @@ def _adversarial_fields(config: ml_collections.ConfigDict, game: str) -> dict:
 
 
 def _num_classes(config: ml_collections.ConfigDict, game: str) -> int:
-    num = config.get('num_classes')
+    num = config.num_classes
     if not isinstance(num, int) or num < 2:
         raise ValueError(f'game {game} needs config.num_classes, the number of labels of the dataset '
                          f'(10 for digits), got {num!r}')
@@ -143,7 +151,7 @@ def _num_classes(config: ml_collections.ConfigDict, game: str) -> int:
 
 def _cgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
     fields, num = _adversarial_fields(config, 'cgan'), _num_classes(config, 'cgan')
-    mode = config.get('conditional_discriminator', 'projection')
+    mode = config.conditional_discriminator
     if mode not in conditional_models.CONDITIONAL_DISCRIMINATORS:
         raise ValueError(f'unknown conditional_discriminator {mode!r}; '
                          f'valid: {list(conditional_models.CONDITIONAL_DISCRIMINATORS)}')
@@ -208,7 +216,7 @@ GAMES: dict[str, Callable[[ml_collections.ConfigDict, tuple[int, ...]], GameSetu
 
 def build_game(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> GameSetup:
     """(game, generator, discriminator) for `config.game` (default 'gan') and the example shape."""
-    name = config.get('game', 'gan')
+    name = config.game
     if name not in GAMES:
         raise ValueError(f'unknown game {name!r}; valid games: {sorted(GAMES)}')
     if name == 'gan' and config.loss == 'began':

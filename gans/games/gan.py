@@ -42,10 +42,10 @@ def generate(state: GANState, g_params: Any, latents: Latents) -> tuple[jax.Arra
     return fake, updates.get('batch_stats', state.g_batch_stats)
 
 
-def discriminate(state: GANState, d_params: Any, batch_stats: Any, x: jax.Array) -> tuple[jax.Array, Any]:
-    """D(x) in training mode; returns (outputs, D's updated batch stats)."""
+def discriminate(state: GANState, d_params: Any, batch_stats: Any, x: jax.Array, **kwargs) -> tuple[Any, Any]:
+    """D(x, **kwargs) in training mode; returns (outputs, D's updated batch stats)."""
     logits, updates = state.discriminator.apply(
-        variables(d_params, batch_stats), x, train=True, mutable=['batch_stats'])
+        variables(d_params, batch_stats), x, train=True, mutable=['batch_stats'], **kwargs)
     return logits, updates.get('batch_stats', batch_stats)
 
 

@@ -38,9 +38,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from gans import data, elbo, losses, models
-from gans.games.gan import Metrics, fake_latents
+from gans.games.gan import Metrics, discriminate, fake_latents
 from gans.models import vae as vae_models
-from gans.state import GANState, variables
+from gans.state import GANState
 
 Batch = dict[str, Any]
 VAE_GAMES = ('vae', 'cvae', 'vaegan')
@@ -174,9 +174,7 @@ class VAEGANGame:
     @staticmethod
     def _discriminate(state: GANState, d_params: Any, batch_stats: Any, x: jax.Array):
         """D(x) in training mode: ((logits, features), updated batch stats)."""
-        out, updates = state.discriminator.apply(variables(d_params, batch_stats), x, train=True,
-                                                 return_features=True, mutable=['batch_stats'])
-        return out, updates.get('batch_stats', batch_stats)
+        return discriminate(state, d_params, batch_stats, x, return_features=True)
 
     def d_loss(self, d_params: Any, state: GANState, batch: Batch,
                key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
@@ -214,11 +212,11 @@ class VAEGANGame:
         prior = to_image(image(decoder_view, fake_latents(self, batch, prior_key)))
         # D's statistics from these passes are dropped: only D's own update moves them.
         stats = state.d_batch_stats
-        discriminate = lambda images: self._discriminate(state, state.d_params, stats, images)[0]
-        real_features = jax.lax.stop_gradient(discriminate(x)[1])
-        _, encoder_features = discriminate(to_image(terms.outputs[0]))
-        decoder_logits, decoder_features = discriminate(recon_for_decoder)
-        prior_logits, _ = discriminate(prior)
+        judge = lambda images: self._discriminate(state, state.d_params, stats, images)[0]
+        real_features = jax.lax.stop_gradient(judge(x)[1])
+        _, encoder_features = judge(to_image(terms.outputs[0]))
+        decoder_logits, decoder_features = judge(recon_for_decoder)
+        prior_logits, _ = judge(prior)
 
         encoder_feature_loss = feature_reconstruction(real_features, encoder_features)
         decoder_feature_loss = feature_reconstruction(real_features, decoder_features)
@@ -236,7 +234,7 @@ VAEFamilyGame = VAEGame | VAEGANGame
 
 def _num_classes(config: ml_collections.ConfigDict) -> int:
     """config.num_classes when set, else the dataset's number of labels."""
-    num = config.get('num_classes')
+    num = config.num_classes
     if num is None:
         num = data.dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir).num_classes
     if not isinstance(num, int) or num < 2:
@@ -246,22 +244,22 @@ def _num_classes(config: ml_collections.ConfigDict) -> int:
 
 def build_vae(config: ml_collections.ConfigDict, data_shape: tuple[int, ...], num_classes: int = 0) -> vae_models.VAE:
     """The VAE network of `config.model` ('dcgan': convolutional, 'mlp') for examples of `data_shape`."""
-    latent, decoder_kind = config.latent_dim, config.get('vae_decoder', 'bernoulli')
+    latent, decoder_kind = config.latent_dim, config.vae_decoder
     elbo.check_decoder(decoder_kind)
     if config.model == 'dcgan':
         if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
             raise ValueError(f'the convolutional VAE needs square images [H, W, C], got examples of shape {data_shape}')
         size, channels = data_shape[0], data_shape[2]
-        width = config.get('vae_width', 32)
+        width = config.vae_width
         encoder = vae_models.ConvEncoder(latent, size, channels, width, num_classes)
         decoder = vae_models.ConvDecoder(size, channels, width, num_classes)
     elif config.model == 'mlp':
-        hidden = tuple(config.get('hidden', (256, 256)))
+        hidden = tuple(config.hidden)
         encoder = vae_models.MLPEncoder(data_shape, latent, hidden, num_classes)
         decoder = vae_models.MLPDecoder(data_shape, hidden, num_classes)
     else:
         raise ValueError(f'unknown model {config.model!r} for the VAE games; valid models: {list(VAE_MODELS)}')
-    return vae_models.VAE(encoder, decoder, tuple(data_shape), decoder_kind, config.get('vae_gaussian_scale'))
+    return vae_models.VAE(encoder, decoder, tuple(data_shape), decoder_kind, config.vae_gaussian_scale)
 
 
 def build(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
@@ -269,11 +267,11 @@ def build(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
     """(game, generator, discriminator) of the VAE game `name` ('vae', 'cvae' or 'vaegan')."""
     if name not in VAE_GAMES:
         raise ValueError(f'unknown VAE game {name!r}; valid: {list(VAE_GAMES)}')
-    beta, warmup = float(config.get('vae_beta', 1.0)), config.get('vae_beta_warmup_steps', 0)
+    beta, warmup = float(config.vae_beta), config.vae_beta_warmup_steps
     if name == 'vaegan':
         generator = build_vae(config, data_shape)
         _, discriminator = models.build_models(config, data_shape)
-        game = VAEGANGame(losses.get_objective(config.loss), config.latent_dim, gamma=config.get('vae_gamma', 1.0),
+        game = VAEGANGame(losses.get_objective(config.loss), config.latent_dim, gamma=config.vae_gamma,
                           beta=beta, beta_warmup_steps=warmup)
         return game, generator, discriminator
     if config.optim.d_steps != 1:

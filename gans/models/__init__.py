@@ -20,28 +20,28 @@ COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 def compute_dtype(config: ml_collections.ConfigDict):
     """The jnp dtype named by `config.compute_dtype` (default float32)."""
-    name = config.get('compute_dtype', 'float32')
+    name = config.compute_dtype
     if name not in COMPUTE_DTYPES:
         raise ValueError(f'unknown compute_dtype {name!r}; valid: {list(COMPUTE_DTYPES)}')
     return COMPUTE_DTYPES[name]
 
 
 def _mlp(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    hidden, dtype = tuple(config.get('hidden', (256, 256))), compute_dtype(config)
+    hidden, dtype = tuple(config.hidden), compute_dtype(config)
     # Per-player widths where the players differ (PacGAN's mixture nets: G 4x400, D 3x200).
-    g_hidden, d_hidden = (tuple(config.get(name) or hidden) for name in ('g_hidden', 'd_hidden'))
+    g_hidden, d_hidden = (tuple(widths or hidden) for widths in (config.g_hidden, config.d_hidden))
     return (MLPGenerator(output_shape=data_shape, hidden=g_hidden, tanh_output=len(data_shape) == 3,
-                         batch_norm=config.get('g_batch_norm', False), dtype=dtype),
-            MLPDiscriminator(input_shape=data_shape, hidden=d_hidden, maxout=config.get('d_maxout', 1), dtype=dtype))
+                         batch_norm=config.g_batch_norm, dtype=dtype),
+            MLPDiscriminator(input_shape=data_shape, hidden=d_hidden, maxout=config.d_maxout, dtype=dtype))
 
 
 def _dcgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
         raise ValueError(f'dcgan needs square images [H, W, C], the dataset gives examples of shape {data_shape}')
     size, channels, dtype = data_shape[0], data_shape[2], compute_dtype(config)
-    return (DCGANGenerator(image_size=size, channels=channels, width=config.get('g_width', 64), dtype=dtype),
-            DCGANDiscriminator(image_size=size, channels=channels, width=config.get('d_width', 64), dtype=dtype,
-                               batch_norm=config.get('d_batch_norm', True)))
+    return (DCGANGenerator(image_size=size, channels=channels, width=config.g_width, dtype=dtype),
+            DCGANDiscriminator(image_size=size, channels=channels, width=config.d_width, dtype=dtype,
+                               batch_norm=config.d_batch_norm))
 
 
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, tuple[int, ...]], tuple[nn.Module, nn.Module]]] = {
