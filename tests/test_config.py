@@ -1,4 +1,5 @@
 """Config loading: variants, typed overrides, and errors that name the problem."""
+import json
 import pytest
 
 from gans import config as config_lib
@@ -57,3 +58,20 @@ def test_workdir_round_trip(tmp_path):
     config = config_lib.load_config(DCGAN, ['loss=lsgan'])
     config_lib.save_config(config, str(tmp_path))
     assert config_lib.load_workdir_config(str(tmp_path)).to_dict() == config.to_dict()
+
+
+def test_configs_are_completed_over_base_config(tmp_path):
+    """A config file sets only its own fields; one saved by an older engine lacks newer ones.
+    Both load with every base_config() field, at its default where the file is silent."""
+    loaded = config_lib.load_config(DCGAN)
+    base = config_lib.base_config()
+    for name in ('d_maxout', 'began_autoencoder', 'g_hidden'):
+        assert name in loaded and loaded[name] == base[name]
+    assert loaded.optim.lr_schedule == base.optim.lr_schedule
+    saved = loaded.to_dict()
+    del saved['began_autoencoder'], saved['optim']['lr_schedule']
+    saved['g_width'] = 48
+    (tmp_path / config_lib.CONFIG_FILENAME).write_text(json.dumps(saved))
+    restored = config_lib.load_workdir_config(str(tmp_path))
+    assert restored.began_autoencoder == 'mlp' and restored.optim.lr_schedule == 'constant'
+    assert restored.g_width == 48 and restored.model == loaded.model
