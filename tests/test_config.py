@@ -1,5 +1,6 @@
 """Config loading: variants, typed overrides, and errors that name the problem."""
 import json
+
 import pytest
 
 from gans import config as config_lib
