@@ -54,7 +54,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.g_hidden = placeholder(tuple)  # None: hidden
     config.d_hidden = placeholder(tuple)  # None: hidden
     config.d_batch_norm = True  # dcgan D: batch norm in the trunk; False for a per-example gradient penalty
-    config.g_batch_norm = False  # mlp G: batch norm in the hidden layers
+    config.g_batch_norm = placeholder(bool)  # batch norm in G's hidden layers; None: the model's default (dcgan yes, mlp no)
     config.d_maxout = 1  # mlp D: maxout pieces per hidden unit; 1: LeakyReLU units
 
     # The game and its mode-collapse remedies (gans.games; README's table lists the values).

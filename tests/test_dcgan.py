@@ -192,3 +192,16 @@ def test_batch_norm_modes_and_running_statistics():
 def test_bad_configuration_or_input_raises(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_generator_without_batch_norm_has_biases_and_no_statistics():
+    gen = DCGANGenerator(image_size=16, channels=1, width=8, batch_norm=False)
+    z = jnp.asarray(np.random.default_rng(0).standard_normal((3, 10)), jnp.float32)
+    variables = gen.init(jax.random.key(0), z)
+    assert 'batch_stats' not in variables
+    assert all('bias' in variables['params'][name] for name in ('project', 'up1', 'to_image'))
+    assert not any(name.endswith('_bn') for name in variables['params'])
+    images = gen.apply(variables, z)
+    # Without batch norm each image depends on its own latent only.
+    np.testing.assert_allclose(gen.apply(variables, z[:1]), images[:1], rtol=1e-5, atol=1e-6)
+    assert images.shape == (3, 16, 16, 1) and float(jnp.abs(images).max()) < 1

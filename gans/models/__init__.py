@@ -31,7 +31,7 @@ def _mlp(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> tupl
     # Per-player widths where the players differ (PacGAN's mixture nets: G 4x400, D 3x200).
     g_hidden, d_hidden = (tuple(widths or hidden) for widths in (config.g_hidden, config.d_hidden))
     return (MLPGenerator(output_shape=data_shape, hidden=g_hidden, tanh_output=len(data_shape) == 3,
-                         batch_norm=config.g_batch_norm, dtype=dtype),
+                         batch_norm=bool(config.g_batch_norm), dtype=dtype),
             MLPDiscriminator(input_shape=data_shape, hidden=d_hidden, maxout=config.d_maxout, dtype=dtype))
 
 
@@ -39,7 +39,9 @@ def _dcgan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> tu
     if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
         raise ValueError(f'dcgan needs square images [H, W, C], the dataset gives examples of shape {data_shape}')
     size, channels, dtype = data_shape[0], data_shape[2], compute_dtype(config)
-    return (DCGANGenerator(image_size=size, channels=channels, width=config.g_width, dtype=dtype),
+    g_batch_norm = True if config.g_batch_norm is None else config.g_batch_norm
+    return (DCGANGenerator(image_size=size, channels=channels, width=config.g_width, dtype=dtype,
+                           batch_norm=g_batch_norm),
             DCGANDiscriminator(image_size=size, channels=channels, width=config.d_width, dtype=dtype,
                                batch_norm=config.d_batch_norm))
 

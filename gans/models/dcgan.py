@@ -73,6 +73,7 @@ class DCGANGenerator(nn.Module):
     channels: int = 1
     width: int = 64  # channels of the last hidden map; doubles at each halving
     dtype: Any = None  # computation dtype (None: the input's); parameters are float32
+    batch_norm: bool = True  # False: biases instead (BEGAN's generator has no batch norm)
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -82,14 +83,15 @@ class DCGANGenerator(nn.Module):
             raise ValueError(f'DCGANGenerator expects z of shape [N, latent], got {z.shape}')
         features = self.width * 2 ** (stages - 1)
         x = z[:, None, None, :]
-        x = ConvTranspose2D(features, 4, strides=1, padding=0, use_bias=False,
+        norm = (lambda h, name: _batch_norm(train, name, self.dtype)(h)) if self.batch_norm else (lambda h, name: h)
+        x = ConvTranspose2D(features, 4, strides=1, padding=0, use_bias=not self.batch_norm,
                             kernel_init=_weight_init, dtype=self.dtype, name='project')(x)
-        x = nn.relu(_batch_norm(train, 'project_bn', self.dtype)(x))
+        x = nn.relu(norm(x, 'project_bn'))
         for stage in range(1, stages):
             features //= 2
-            x = ConvTranspose2D(features, 4, strides=2, padding=1, use_bias=False,
+            x = ConvTranspose2D(features, 4, strides=2, padding=1, use_bias=not self.batch_norm,
                                 kernel_init=_weight_init, dtype=self.dtype, name=f'up{stage}')(x)
-            x = nn.relu(_batch_norm(train, f'up{stage}_bn', self.dtype)(x))
+            x = nn.relu(norm(x, f'up{stage}_bn'))
         x = ConvTranspose2D(self.channels, 4, strides=2, padding=1,
                             kernel_init=_weight_init, dtype=self.dtype, name='to_image')(x)
         return at_least_float32(jnp.tanh(x))
