@@ -21,9 +21,10 @@ RING_SPEC = DatasetSpec(name='ring8', kind='points', shape=(2,), num_classes=8, 
 STEPS = 3
 
 
-def _separate_run(base_config, seed, data):
+def _separate_run(base_config, seed, data, extra=()):
     """The engine's own path: build_experiment for config.seed = seed, its jitted step, its keys."""
-    config = config_lib.load_config('experiments/configs/mlp_ring8.py:tiny', [f'seed={seed}'] + OVERRIDES[data])
+    config = config_lib.load_config('experiments/configs/mlp_ring8.py:tiny',
+                                    [f'seed={seed}', *OVERRIDES[data], *extra])
     experiment = build_experiment(config, RING_SPEC, sharding.make_mesh(1))
     sample = seeds_lib.mixture_sampler('ring8', config.batch_size * config.optim.d_steps)
     stream = seeds_lib.data_key(base_config, seed, data)  # 'shared': base_config.seed's stream
@@ -51,6 +52,19 @@ def test_vmapped_seeds_equal_separate_runs(data):
         np.testing.assert_allclose(metrics['g_loss'][index, -1], last['g_loss'], rtol=1e-5)
     # The two seeds really differ, so the comparison above is not between two copies.
     assert abs(float(metrics['g_loss'][0, -1] - metrics['g_loss'][1, -1])) > 1e-6
+
+
+def test_learning_rate_schedule_spans_the_steps_train_seeds_runs():
+    """train_seeds(num_steps=n) is a run of n steps, so a decaying rate reaches its end at step n
+    (as `gans train --config.num_steps=n` would), whatever num_steps the config holds."""
+    config = config_lib.load_config('experiments/configs/mlp_ring8.py:tiny', ['optim.lr_schedule=linear',
+                                                                             'optim.lr_final_fraction=0.1'])
+    assert config.num_steps != STEPS
+    states, _ = seeds_lib.train_seeds(config, seeds=[5], num_steps=STEPS)
+    expected, _ = _separate_run(config, 5, 'per_seed', extra=['optim.lr_schedule=linear',
+                                                              'optim.lr_final_fraction=0.1', f'num_steps={STEPS}'])
+    for a, b in zip(jax.tree.leaves(seeds_lib.seed_state(states, 0)), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
 def test_data_modes_and_sampler_errors():

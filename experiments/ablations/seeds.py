@@ -66,7 +66,11 @@ def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *, num_
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError('train_seeds needs at least one seed')
-    num_steps = config.num_steps if num_steps is None else num_steps
+    if num_steps is not None and num_steps != config.num_steps:
+        # Learning-rate schedules span config.num_steps: make that the run's length.
+        config = config.copy_and_resolve_references()
+        config.num_steps = num_steps
+    num_steps = config.num_steps
     examples = config.batch_size * config.optim.d_steps
     sample_batch = sample_batch or mixture_sampler(config.dataset, examples)
     init, game = make_init(config, data_shape)
