@@ -211,14 +211,13 @@ LR_SCHEDULES = ('constant', 'cosine', 'linear')
 
 def learning_rate_schedule(config: ml_collections.ConfigDict, peak: float, updates: int) -> optax.ScalarOrSchedule:
     """`peak`, or its decay over `updates` optimizer updates to `optim.lr_final_fraction` of it."""
-    name = config.optim.lr_schedule
-    final = peak * config.optim.lr_final_fraction
+    name, final_fraction = config.optim.lr_schedule, config.optim.lr_final_fraction
     if name == 'constant':
         return peak
     if name == 'cosine':
-        return optax.cosine_decay_schedule(peak, updates, alpha=final / peak)
+        return optax.cosine_decay_schedule(peak, updates, alpha=final_fraction)
     if name == 'linear':
-        return optax.linear_schedule(peak, final, updates)
+        return optax.linear_schedule(peak, peak * final_fraction, updates)
     raise ValueError(f'unknown optim.lr_schedule {name!r}; valid: {list(LR_SCHEDULES)}')
 
 

@@ -113,3 +113,13 @@ def test_began_builds_the_conv_autoencoder_and_rejects_unknown_ones():
     with pytest.raises(ValueError, match="began_autoencoder 'unet'"):
         build_game(config_lib.load_config('experiments/configs/began_digits.py:tiny', ['began_autoencoder=unet']),
                    (16, 16, 1))
+
+
+@pytest.mark.parametrize('size', [8, 16, 32])
+def test_conv_autoencoder_reconstructs_at_every_supported_size(size):
+    ae = ConvAutoencoder(image_shape=(size, size, 3), width=4, code_dim=4)
+    x = jnp.zeros((2, size, size, 3))
+    params = ae.init(jax.random.key(0), x)['params']
+    assert ae.apply({'params': params}, x, method='reconstruct').shape == x.shape
+    with pytest.raises(ValueError, match='power-of-two image size'):
+        ConvAutoencoder(image_shape=(12, 12, 1)).init(jax.random.key(0), jnp.zeros((1, 12, 12, 1)))

@@ -236,7 +236,7 @@ def _num_classes(config: ml_collections.ConfigDict) -> int:
     """config.num_classes when set, else the dataset's number of labels."""
     num = config.num_classes
     if num is None:
-        num = data.dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir).num_classes
+        num = data.config_spec(config).num_classes
     if not isinstance(num, int) or num < 2:
         raise ValueError(f'game cvae needs a labeled dataset or config.num_classes >= 2; got {num!r}')
     return num

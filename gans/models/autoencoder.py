@@ -65,7 +65,8 @@ class ConvAutoencoder(nn.Module):
         self.down = [Conv2D(w, 4, 2, 1) for w in widths]
         self.to_code = nn.Dense(self.code_dim)
         self.from_code = nn.Dense(8 * 8 * (widths[-1] if widths else self.width))
-        self.up = [ConvTranspose2D(w, 4, 2, 1) for w in reversed([self.width, *widths[:-1]])]
+        # Back up to the image, each map as wide as the encoder's at that resolution.
+        self.up = [ConvTranspose2D(w, 4, 2, 1) for w in reversed([self.width, *widths][:stages])]
         self.to_image = Conv2D(channels, 3, 1, 1)
 
     def reconstruct(self, x: jax.Array) -> jax.Array:
