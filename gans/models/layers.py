@@ -55,18 +55,18 @@ def _conv(x, kernel, strides: Pair, padding: Pair):
     return lax.conv_general_dilated(x, kernel, strides, [(p, p) for p in padding], dimension_numbers=_NHWC)
 
 
-def _conv_adjoint(y, kernel, strides: Pair, padding: Pair, input_hw: Pair):
-    """C^T: [N, Ho, Wo, O] -> [N, H, W, I], the adjoint of C(., K) in its input, for C's kernel
-    K [kh, kw, I, O]: by output phases where that applies, else a conv of the zero-dilated y
-    with the adjoint kernel."""
-    if _phases_apply(y.shape[1:3], kernel.shape[:2], strides, input_hw):
-        return _conv_adjoint_by_phases(y, kernel, strides, padding, input_hw)
+def _conv_adjoint(y, transposed_kernel, strides: Pair, padding: Pair, input_hw: Pair):
+    """C^T: [N, Ho, Wo, O] -> [N, H, W, I], the adjoint of C(., K) in its input, given
+    `transposed_kernel` = _adjoint_kernel(K) [kh, kw, O, I]: by output phases where that applies,
+    else a conv of the zero-dilated y."""
+    if _phases_apply(y.shape[1:3], transposed_kernel.shape[:2], strides, input_hw):
+        return _conv_adjoint_by_phases(y, _adjoint_kernel(transposed_kernel), strides, padding, input_hw)
     # Rows the strided window never reached (when (H + 2p - k) % s != 0) get zeros: extra high padding.
     pads = []
-    for k, s, p, size, out in zip(kernel.shape[:2], strides, padding, input_hw, y.shape[1:3]):
+    for k, s, p, size, out in zip(transposed_kernel.shape[:2], strides, padding, input_hw, y.shape[1:3]):
         low = k - 1 - p
         pads.append((low, size - ((out - 1) * s + 1) - low + k - 1))
-    return lax.conv_general_dilated(y, _adjoint_kernel(kernel), (1, 1), pads, lhs_dilation=strides,
+    return lax.conv_general_dilated(y, transposed_kernel, (1, 1), pads, lhs_dilation=strides,
                                     dimension_numbers=_NHWC)
 
 
@@ -144,7 +144,7 @@ _conv_2d.defvjp(_conv_2d_fwd, _conv_2d_bwd)
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv_2d_adjoint(y, kernel, strides, padding, input_hw):
     """C^T(y, K) for C's own kernel K [kh, kw, I, O]."""
-    return _conv_adjoint(y, kernel, strides, padding, input_hw)
+    return _conv_adjoint(y, _adjoint_kernel(kernel), strides, padding, input_hw)
 
 
 def _conv_2d_adjoint_fwd(y, kernel, strides, padding, input_hw):
