@@ -1,5 +1,5 @@
 """Multi-process training through launch/local.sh: 2 processes x 2 devices == 1 process x 4 devices,
-and a preempted multi-process run stops at one step agreed by both processes."""
+and a preempted multi-process run stops at one step agreed by both processes and resumes from it."""
 import json
 import os
 import signal
@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from gans import config as config_lib
-from gans import data, distributed, loop
+from gans import data, distributed, loop, sharding
 from gans.checkpoint import Checkpointer
+from gans.train import build_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DCGAN = 'experiments/configs/dcgan_digits.py:tiny'
@@ -70,45 +71,52 @@ def _wait_for_log(workdir, process, timeout=240):
         time.sleep(0.2)
 
 
-def test_two_processes_of_two_devices_match_one_process_of_four(tmp_path, data_dir, monkeypatch):
-    """The launched run is preempted (SIGTERM to launch/local.sh, passed to both processes): they
-    agree on a step, save there and exit 0. Then one process of 4 devices, fed the same global
-    batches, trains as many steps and must reach the same parameters, losses and sample grids.
-
-    Tolerance: the same arithmetic, but the cross-process sums go through gloo in another
-    order than XLA's in-process all-reduce (measured: 1.2e-7 on parameters, identical grids);
-    as in test_train we allow 1e-5 on parameters and at most 1 level on sample pixels."""
-    multi = str(tmp_path / 'multi')
+def _launch(workdir, overrides):
+    """launch/local.sh: 2 processes of 2 simulated devices each."""
     env = {**os.environ, 'NUM_PROCESSES': '2', 'DEVICES_PER_PROCESS': '2'}
-    overrides = ['num_steps=100000', 'checkpoint_every=100000', 'sample_every=1', 'log_every=1']
-    process = subprocess.Popen(['launch/local.sh', 'train', f'--config={DCGAN}', f'--workdir={multi}',
-                                *(f'--config.{o}' for o in overrides)],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(['launch/local.sh', 'train', f'--config={DCGAN}', f'--workdir={workdir}',
+                             *(f'--config.{o}' for o in overrides)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process, timeout=300):
     try:
-        _wait_for_log(multi, process)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=120)
+        _, err = process.communicate(timeout=timeout)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err[-3000:]
-    steps = [line['step'] for line in _curve(multi)]
-    stopped = steps[-1]
-    assert steps == list(range(1, stopped + 1))
-    assert f'at step {stopped} of 100000' in err and 'stopped by SIGTERM' in err
+    return err
 
-    single = str(tmp_path / 'single')
+
+# Few enough steps that the comparison is of arithmetic, not of chaos: the cross-process sums
+# differ from the in-process ones by ~1e-7, and once such a difference moves a ReLU's
+# pre-activation across zero, that unit's gradient changes by ~1e-3 (measured: the first such
+# step of this config is step 13, where Adam's first moments jump from 1e-7 to 1e-4 apart).
+COMPARED_STEPS = 6
+
+
+def test_two_processes_of_two_devices_match_one_process_of_four(tmp_path, data_dir, monkeypatch):
+    """One process of 4 devices, fed the same global batches as the launched 2 x 2 run, must
+    reach the same parameters, losses and sample grids.
+
+    Tolerance: the same arithmetic, but the cross-process sums go through gloo in another
+    order than XLA's in-process all-reduce (measured: 1.2e-7 on parameters, identical grids);
+    as in test_train we allow 1e-5 on parameters and at most 1 level on sample pixels."""
+    multi, single = str(tmp_path / 'multi'), str(tmp_path / 'single')
+    overrides = [f'num_steps={COMPARED_STEPS}', 'checkpoint_every=100000', 'sample_every=1', 'log_every=1']
+    _finish(_launch(multi, overrides))
+
     monkeypatch.setattr(loop, 'make_data_iterator', _TwoProcessesData)
-    config = config_lib.load_config(DCGAN, ['num_devices=4', f'num_steps={stopped}', *overrides[1:]])
-    state = loop.train(config, single)
+    state = loop.train(config_lib.load_config(DCGAN, ['num_devices=4', *overrides]), single)
 
     checkpointer = Checkpointer(multi)
     try:
-        assert checkpointer.all_steps() == [stopped]
+        assert checkpointer.all_steps() == [COMPARED_STEPS]
         restored, data_state = checkpointer.restore(state)  # onto the 4 devices of this process
     finally:
         checkpointer.close()
-    assert data_state == {'next_index': stopped}
+    assert data_state == {'next_index': COMPARED_STEPS}
     reference, restored = jax.device_get((state, restored))
     for (path, a), (_, b) in zip(jax.tree_util.tree_flatten_with_path(reference)[0],
                                  jax.tree_util.tree_flatten_with_path(restored)[0], strict=True):
@@ -116,7 +124,36 @@ def test_two_processes_of_two_devices_match_one_process_of_four(tmp_path, data_d
     for a, b in zip(_curve(single), _curve(multi), strict=True):
         assert a.keys() == b.keys() and a['step'] == b['step']
         np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-5)
-    for step in range(1, stopped + 1):
+    for step in range(1, COMPARED_STEPS + 1):
         grids = [np.asarray(Image.open(os.path.join(w, 'samples', f'{step:07d}.png')), np.int16) for w in (single, multi)]
         assert np.abs(grids[0] - grids[1]).max() <= 1
     assert sorted(os.listdir(multi)) == ['checkpoints', 'config.json', 'metrics.jsonl', 'samples', 'tensorboard']
+
+
+def test_preempted_processes_stop_at_one_step_and_resume_from_it(tmp_path, data_dir):
+    """SIGTERM to launch/local.sh reaches both processes: they agree on a step, save there and
+    exit 0; the same command then resumes from that step, data position included."""
+    workdir = str(tmp_path / 'run')
+    overrides = ['num_steps=100000', 'checkpoint_every=100000', 'log_every=1']
+    process = _launch(workdir, overrides)
+    try:
+        _wait_for_log(workdir, process)
+        process.send_signal(signal.SIGTERM)
+    finally:
+        err = _finish(process, timeout=120)
+    stopped = _curve(workdir)[-1]['step']
+    assert [line['step'] for line in _curve(workdir)] == list(range(1, stopped + 1))
+    assert f'at step {stopped} of 100000' in err and 'stopped by SIGTERM' in err
+
+    err = _finish(_launch(workdir, [f'num_steps={stopped + 2}', *overrides[1:]]))
+    assert f'resumed from step {stopped}' in err
+    assert [line['step'] for line in _curve(workdir)] == list(range(1, stopped + 3))
+    checkpointer = Checkpointer(workdir)
+    try:
+        assert checkpointer.all_steps() == [stopped, stopped + 2]
+        config = config_lib.load_config(DCGAN)
+        template = build_experiment(config, data.config_spec(config), sharding.make_mesh(1)).state
+        restored, data_state = checkpointer.restore(template)
+    finally:
+        checkpointer.close()
+    assert data_state == {'next_index': stopped + 2} and int(restored.step) == stopped + 2
