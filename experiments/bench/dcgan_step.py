@@ -1,16 +1,18 @@
 """Times one DCGAN train step (D update + G update) in JAX beside PyTorch eager.
 
 The JAX side is the library's own step (`gans.train.make_train_step`, jitted over a
-one-device mesh). The PyTorch side is a plain eager re-implementation of the same
+mesh of `--devices` devices, one by default; with several, the batch is split on the `data`
+axis and batch norm still normalises over the whole batch). The PyTorch side is a plain eager re-implementation of the same
 work: D update on a real batch and a detached fake batch (separate batch-norm
 passes), then G update on a fresh latent batch through the updated D; Adam(2e-4,
 b1=0.5), non-saturating loss, batch norm in train mode, same architecture and init.
 The two run interleaved in one process so that load from other processes hits both.
 
     python experiments/bench/dcgan_step.py [--batch 64 --image-size 32 --channels 3]
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python experiments/bench/dcgan_step.py --devices 1,2
 
 Prints one JSON object: images/s (median over repeats), compile time, XLA FLOPs per
-step, and the jax/torch speed ratio.
+step, and the jax/torch speed ratio (one per device count).
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument('--repeats', type=int, default=7, help='timed blocks per framework (median is reported)')
     parser.add_argument('--steps-per-repeat', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=3, help='untimed steps per framework after compilation')
+    parser.add_argument('--devices', default='1',
+                        help='comma-separated numbers of devices to shard the JAX step over (batch on the data '
+                             'axis), each timed beside the others; more than one device on a CPU needs '
+                             'XLA_FLAGS=--xla_force_host_platform_device_count=N set before the run')
     parser.add_argument('--no-torch', action='store_true', help='time the JAX side only')
     parser.add_argument('--torch-threads', type=int, default=0,
                         help='PyTorch intra-op threads (default: the cores this process may use)')
@@ -59,12 +65,15 @@ def _num_cores() -> int:
 
 
 class JaxBench:
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, num_devices: int):
         generator = DCGANGenerator(args.image_size, args.channels, args.width)
         discriminator = DCGANDiscriminator(args.image_size, args.channels, args.width)
         tx = optim.player_optimizer(LEARNING_RATE, B1, B2)
         game = AdversarialGame(objective=losses.get_objective('nonsaturating'), latent_dim=args.latent)
-        mesh = sharding.make_mesh(1)
+        if jax.device_count() < num_devices:
+            raise SystemExit(f'{num_devices} devices asked for but jax sees {jax.device_count()}; run with '
+                             f'XLA_FLAGS=--xla_force_host_platform_device_count={num_devices}')
+        mesh = sharding.make_mesh(num_devices)
         shape = (args.image_size, args.image_size, args.channels)
 
         def init(key):  # as gans.train.build_experiment does
@@ -72,10 +81,10 @@ class JaxBench:
                                  jnp.zeros((1, *shape)))
             return state.replace(game_state=game.init_game_state(state, jax.random.fold_in(key, 7)))
 
-        self.state = jax.jit(init)(jax.random.key(0))
+        self.state = sharding.replicate(jax.jit(init)(jax.random.key(0)), mesh)
         images = np.random.default_rng(0).uniform(-1, 1, (args.batch, *shape)).astype(np.float32)
         self.batch = sharding.global_batch({'x': images}, mesh)
-        self.key = jax.random.key(1)
+        self.key = sharding.replicate(jax.random.key(1), mesh)
         step = jit_train_step(make_train_step(game), mesh)
         start = time.perf_counter()
         self.compiled = step.lower(self.state, self.batch, self.key).compile()
@@ -227,15 +236,18 @@ class TorchBench:
 def main() -> None:
     args = _parse_args()
     cores = _num_cores()
+    device_counts = [int(n) for n in args.devices.split(',')]
     report = {
-        'config': {'image_size': args.image_size, 'channels': args.channels, 'width': args.width,
+        'config': {'jax_devices': device_counts, 'image_size': args.image_size, 'channels': args.channels, 'width': args.width,
                    'batch': args.batch, 'latent': args.latent, 'repeats': args.repeats,
                    'steps_per_repeat': args.steps_per_repeat},
         'host': {'cpu_cores': cores, 'machine': platform.machine(), 'jax': jax.__version__,
                  'jax_backend': jax.default_backend()},
     }
-    jax_bench = JaxBench(args)
-    benches = {'jax': jax_bench}
+    # 'jax' is the first device count (1 by default); others are named 'jax_<n>dev'.
+    jax_benches = {('jax' if i == 0 else f'jax_{n}dev'): JaxBench(args, n) for i, n in enumerate(device_counts)}
+    jax_bench = jax_benches['jax']
+    benches = dict(jax_benches)
     try:
         import torch
     except ImportError:
@@ -261,10 +273,11 @@ def main() -> None:
         median = statistics.median(samples)
         report[name] = {'img_per_s': round(args.batch / median, 1), 'step_ms': round(1e3 * median, 2),
                         'step_ms_min': round(1e3 * min(samples), 2), 'step_ms_max': round(1e3 * max(samples), 2)}
-    report['jax']['compile_s'] = round(jax_bench.compile_s, 2)
-    report['jax']['xla_flops_per_step'] = jax_bench.flops
-    if 'torch' in report:
-        report['jax_over_torch'] = round(report['jax']['img_per_s'] / report['torch']['img_per_s'], 3)
+    for name, bench in jax_benches.items():
+        report[name]['compile_s'] = round(bench.compile_s, 2)
+        report[name]['xla_flops_per_step'] = bench.flops
+        if 'torch' in report:
+            report[f'{name}_over_torch'] = round(report[name]['img_per_s'] / report['torch']['img_per_s'], 3)
     print(json.dumps(report, indent=2))
 
 

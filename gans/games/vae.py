@@ -30,6 +30,7 @@ decoder is not what it trains, so there it is only a diagnostic), `kl`, `reconst
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -171,11 +172,6 @@ class VAEGANGame:
         del state, key
         return {}
 
-    @staticmethod
-    def _discriminate(state: GANState, d_params: Any, batch_stats: Any, x: jax.Array):
-        """D(x) in training mode: ((logits, features), updated batch stats)."""
-        return discriminate(state, d_params, batch_stats, x, return_features=True)
-
     def d_loss(self, d_params: Any, state: GANState, batch: Batch,
                key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
         """D's objective with the real batch against reconstructions and prior samples as fakes."""
@@ -185,9 +181,10 @@ class VAEGANGame:
         recon = elbo.decoder_mean(module.decoder_kind, terms.outputs[0])
         prior = module.apply({'params': g_params}, fake_latents(self, batch, prior_key))
         # Three passes, as in the GAN game: batch norm never mixes real and fake statistics.
-        (real_logits, _), stats = self._discriminate(state, d_params, state.d_batch_stats, batch['x'])
-        (recon_logits, _), stats = self._discriminate(state, d_params, stats, recon)
-        (prior_logits, _), stats = self._discriminate(state, d_params, stats, prior)
+        judge = functools.partial(discriminate, state, d_params, return_features=True)
+        (real_logits, _), stats = judge(state.d_batch_stats, batch['x'])
+        (recon_logits, _), stats = judge(stats, recon)
+        (prior_logits, _), stats = judge(stats, prior)
         loss = self.objective.d_loss(real_logits, jnp.concatenate([recon_logits, prior_logits]))
         metrics = {'d_loss': loss, 'd_real_logit': real_logits.mean(), 'd_recon_logit': recon_logits.mean(),
                    'd_prior_logit': prior_logits.mean()}
@@ -212,7 +209,7 @@ class VAEGANGame:
         prior = to_image(image(decoder_view, fake_latents(self, batch, prior_key)))
         # D's statistics from these passes are dropped: only D's own update moves them.
         stats = state.d_batch_stats
-        judge = lambda images: self._discriminate(state, state.d_params, stats, images)[0]
+        judge = lambda images: discriminate(state, state.d_params, stats, images, return_features=True)[0]
         real_features = jax.lax.stop_gradient(judge(x)[1])
         _, encoder_features = judge(to_image(terms.outputs[0]))
         decoder_logits, decoder_features = judge(recon_for_decoder)

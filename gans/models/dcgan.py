@@ -83,18 +83,20 @@ class DCGANGenerator(nn.Module):
             raise ValueError(f'DCGANGenerator expects z of shape [N, latent], got {z.shape}')
         features = self.width * 2 ** (stages - 1)
         x = z[:, None, None, :]
-        norm = (lambda h, name: _batch_norm(train, name, self.dtype)(h)) if self.batch_norm else (lambda h, name: h)
         x = ConvTranspose2D(features, 4, strides=1, padding=0, use_bias=not self.batch_norm,
                             kernel_init=_weight_init, dtype=self.dtype, name='project')(x)
-        x = nn.relu(norm(x, 'project_bn'))
+        x = nn.relu(self._maybe_normalize(x, train, 'project_bn'))
         for stage in range(1, stages):
             features //= 2
             x = ConvTranspose2D(features, 4, strides=2, padding=1, use_bias=not self.batch_norm,
                                 kernel_init=_weight_init, dtype=self.dtype, name=f'up{stage}')(x)
-            x = nn.relu(norm(x, f'up{stage}_bn'))
+            x = nn.relu(self._maybe_normalize(x, train, f'up{stage}_bn'))
         x = ConvTranspose2D(self.channels, 4, strides=2, padding=1,
                             kernel_init=_weight_init, dtype=self.dtype, name='to_image')(x)
         return at_least_float32(jnp.tanh(x))
+
+    def _maybe_normalize(self, x: jax.Array, train: bool, name: str) -> jax.Array:
+        return _batch_norm(train, name, self.dtype)(x) if self.batch_norm else x
 
 
 class DCGANDiscriminator(nn.Module):
