@@ -9,7 +9,9 @@ Seed s starts from exactly the state `gans.train.build_experiment` builds for `c
 and uses its training key, so each vmapped lane is the run `gans train --config.seed=s` would
 take with the same data. Data: the whole loop runs on the accelerator, so batches are drawn
 inside the program by `sample_batch(key) -> batch`. For the 2-D mixtures the default draws
-fresh points from the mixture itself (its exact distribution, not the 100k-point TFDS split).
+fresh points from the mixture itself (its exact distribution, not the 100k-point TFDS split);
+for any other dataset (digits) it draws examples of the train split, held in device memory,
+uniformly with replacement.
 `data='per_seed'` gives every seed its own stream (keyed by the seed); `data='shared'` feeds
 every seed the same batches (keyed by `config.seed`), which isolates initialisation and
 training noise from data noise. Either way batch i of a stream comes from fold_in(key, i).
@@ -23,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gans import data as data_lib
 from gans.data import MIXTURES
 from gans.state import GANState
 from gans.train import make_init, make_train_step
@@ -48,6 +51,24 @@ def mixture_sampler(name: str, num: int) -> Callable[[jax.Array], Batch]:
     return sample
 
 
+def array_sampler(x: Any, num: int) -> Callable[[jax.Array], Batch]:
+    """sample(key) -> {'x': [num, ...]}: rows of `x` drawn uniformly with replacement."""
+    x = jnp.asarray(x)
+
+    def sample(key: jax.Array) -> Batch:
+        return {'x': x[jax.random.randint(key, (num,), 0, x.shape[0])]}
+
+    return sample
+
+
+def default_sampler(config: ml_collections.ConfigDict, num: int) -> Callable[[jax.Array], Batch]:
+    """The mixture `config.dataset` itself, or else its train split's examples."""
+    if config.dataset in MIXTURES:
+        return mixture_sampler(config.dataset, num)
+    examples = data_lib.split_arrays(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
+    return array_sampler(examples['x'], num)
+
+
 def data_key(config: ml_collections.ConfigDict, seed: int, data: str = 'per_seed') -> jax.Array:
     """The key of the batch stream that seed `seed` trains on."""
     if data not in DATA_MODES:
@@ -57,11 +78,11 @@ def data_key(config: ml_collections.ConfigDict, seed: int, data: str = 'per_seed
 
 def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *, num_steps: int | None = None,
                 data: str = 'per_seed', sample_batch: Callable[[jax.Array], Batch] | None = None,
-                data_shape: tuple[int, ...] = (2,)) -> tuple[GANState, dict[str, jax.Array]]:
+                ) -> tuple[GANState, dict[str, jax.Array]]:
     """Trains every seed for `num_steps` (default `config.num_steps`) steps in one program.
 
     Returns the final states stacked on a leading seed axis and the metrics of every step,
-    each [num_seeds, num_steps]. `sample_batch` defaults to the mixture `config.dataset`.
+    each [num_seeds, num_steps]. `sample_batch` defaults to `default_sampler(config, batch)`.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -72,8 +93,8 @@ def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *, num_
         config.num_steps = num_steps
     num_steps = config.num_steps
     examples = config.batch_size * config.optim.d_steps
-    sample_batch = sample_batch or mixture_sampler(config.dataset, examples)
-    init, game = make_init(config, data_shape)
+    sample_batch = sample_batch or default_sampler(config, examples)
+    init, game = make_init(config, data_lib.config_spec(config).shape)
     step = make_train_step(game, d_steps=config.optim.d_steps, simultaneous=config.optim.simultaneous)
 
     def run(seed_key: jax.Array, stream_key: jax.Array) -> tuple[GANState, dict[str, jax.Array]]:

@@ -13,6 +13,7 @@ from gans.data.mixtures import MixtureSpec
 from gans.data.pipeline import config_spec
 from gans.data.pipeline import dataset_spec
 from gans.data.pipeline import make_iterator
+from gans.data.pipeline import split_arrays
 from gans.data.sources import DATA_DIR_ENV
 from gans.data.sources import DatasetNotPreparedError
 from gans.data.sources import DatasetSpec
@@ -23,4 +24,5 @@ from gans.data.sources import resolve_data_dir
 __all__ = [
     'DATA_DIR_ENV', 'DatasetNotPreparedError', 'DatasetSpec', 'LOCAL_DATASETS', 'MIXTURES',
     'MixtureSpec', 'config_spec', 'dataset_spec', 'make_iterator', 'prepare_local', 'resolve_data_dir',
+    'split_arrays',
 ]

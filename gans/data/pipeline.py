@@ -103,6 +103,14 @@ def _gather_fn(name: str, split: str, image_size: int | None,
     return spec, len(source), gather
 
 
+def split_arrays(name: str, *, split: str = 'train', image_size: int | None = None,
+                 data_dir: str | None = None) -> dict[str, np.ndarray]:
+    """Every example of `split` at once, preprocessed as `make_iterator` yields them ({'x'}, and
+    'label' where the dataset has labels): for in-memory use such as in-program sampling."""
+    _, size, gather = _gather_fn(name, split, image_size, resolve_data_dir(data_dir))
+    return gather(np.arange(size))
+
+
 class _EpochOrder:
     """Batch number -> example indices of one process: batch k is slice j of epoch e's order.
 
