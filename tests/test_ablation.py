@@ -124,3 +124,21 @@ def test_sweep_runs_mixture_and_digits_cells_and_writes_plots(tmp_path, data_dir
     assert scatter.shape[:2] == (256, 2 * 256)  # the two seeds side by side
     grid = np.asarray(Image.open(os.path.join(out, 'digits_began.png')))
     assert grid.shape[0] < grid.shape[1]  # two rows (seeds) of ten digits
+
+
+def test_interrupted_sweep_keeps_the_cells_it_finished(tmp_path, data_dir, monkeypatch):
+    out, calls = str(tmp_path / 'sweep'), []
+    real_train_seeds = sweep.train_seeds
+
+    def fail_on_second_cell(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_train_seeds(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, 'train_seeds', fail_on_second_cell)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.main(['--mixtures', 'ring8', '--objectives', 'nonsaturating', '--remedies', 'none,pack4',
+                    '--seeds', '2', '--steps', '2', '--variant', 'tiny', '--out', out])
+    table = open(os.path.join(out, 'sweep.md')).read()
+    assert '| ring8 | nonsaturating |' in table and '| ring8 | nonsaturating+pack4 |' not in table

@@ -237,7 +237,28 @@ def main(argv: list[str] | None = None) -> None:
     seeds = list(range(args.seeds))
     os.makedirs(args.out, exist_ok=True)
     rows, wall = [], {}
+    digit_rows, digit_wall = [], {}
     started = time.perf_counter()
+
+    digits_steps_default = "each config's own number of"
+
+    def write_all() -> None:
+        """Tables of every finished cell: rewritten after each, so an interrupted sweep keeps them."""
+        total = time.perf_counter() - started
+        header = '\n'.join([
+            '# Mode-collapse sweep', '',
+            f'Command: `python -m experiments.ablations.sweep {shlex.join(sys.argv[1:] if argv is None else argv)}`',
+            f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, '
+            f'jax {jax.__version__} on {jax.devices()[0].platform}; total wall time {total:.0f} s '
+            '(per cell: compile + train all seeds + sample).',
+            f'{args.steps} steps x batch from {args.config} per seed, {args.seeds} seeds, data {args.data}; '
+            f'{NUM_SAMPLES} samples per seed. "modes" counts a mode with >= 5% of its share of high-quality '
+            'samples (gans.metrics.modes default); "min_count=1" is the VEEGAN/PacGAN rule.',
+            *([f'Digits cells: {args.digits_steps or digits_steps_default} steps, {args.seeds} seeds.']
+              if args.digits else []), '',
+            ANCHORS])
+        write_tables(rows, summarize(rows, wall), args.out, header, digit_rows, summarize_digits(digit_rows, digit_wall))
+
     for mixture in filter(None, args.mixtures.split(',')):
         for variant, overrides in cells(args.objectives.split(','), remedies, args.cross):
             config = config_lib.load_config(args.config + suffix, [f'dataset={mixture}'] + overrides + extra)
@@ -250,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
             plot_points(points, os.path.join(args.out, f'{mixture}_{_file_name(variant)}.png'))
             print(f'{mixture} {variant}: {wall[(mixture, variant)]:.1f}s', summarize(rows[-len(seeds):])[0],
                   file=sys.stderr, flush=True)
-    digit_rows, digit_wall = [], {}
+            write_all()
     if args.digits:
         classifier = digits_classifier.load_params()
         objectives = [o for o in args.digit_objectives.split(',') if o]
@@ -266,19 +287,9 @@ def main(argv: list[str] | None = None) -> None:
             plot_digits(images, os.path.join(args.out, f'digits_{_file_name(variant)}.png'))
             print(f'digits {variant}: {digit_wall[variant]:.1f}s', summarize_digits(digit_rows[-len(seeds):], {})[0],
                   file=sys.stderr, flush=True)
-    total = time.perf_counter() - started
-    header = '\n'.join([
-        '# Mode-collapse sweep', '',
-        f'Command: `python -m experiments.ablations.sweep {shlex.join(sys.argv[1:] if argv is None else argv)}`',
-        f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, '
-        f'jax {jax.__version__} on {jax.devices()[0].platform}; total wall time {total:.0f} s '
-        '(per cell: compile + train all seeds + sample).',
-        f'{args.steps} steps x batch from {args.config} per seed, {args.seeds} seeds, data {args.data}; '
-        f'{NUM_SAMPLES} samples per seed. "modes" counts a mode with >= 5% of its share of high-quality '
-        'samples (gans.metrics.modes default); "min_count=1" is the VEEGAN/PacGAN rule.', '',
-        ANCHORS])
-    write_tables(rows, summarize(rows, wall), args.out, header, digit_rows, summarize_digits(digit_rows, digit_wall))
-    print(f'wrote {args.out}/sweep.md ({total:.0f} s)', file=sys.stderr)
+            write_all()
+    write_all()
+    print(f'wrote {args.out}/sweep.md ({time.perf_counter() - started:.0f} s)', file=sys.stderr)
 
 
 if __name__ == '__main__':
