@@ -251,9 +251,9 @@ def main(argv: list[str] | None = None) -> None:
             f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, '
             f'jax {jax.__version__} on {jax.devices()[0].platform}; total wall time {total:.0f} s '
             '(per cell: compile + train all seeds + sample).',
-            f'{args.steps} steps x batch from {args.config} per seed, {args.seeds} seeds, data {args.data}; '
-            f'{NUM_SAMPLES} samples per seed. "modes" counts a mode with >= 5% of its share of high-quality '
-            'samples (gans.metrics.modes default); "min_count=1" is the VEEGAN/PacGAN rule.',
+            *([f'{args.steps} steps x batch from {args.config} per seed, {args.seeds} seeds, data {args.data}; '
+               f'{NUM_SAMPLES} samples per seed. "modes" counts a mode with >= 5% of its share of high-quality '
+               'samples (gans.metrics.modes default); "min_count=1" is the VEEGAN/PacGAN rule.'] if args.mixtures else []),
             *([f'Digits cells: {args.digits_steps or digits_steps_default} steps, {args.seeds} seeds.']
               if args.digits else []), '',
             ANCHORS])
