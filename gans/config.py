@@ -45,6 +45,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.grid_size = 8  # sample grids show grid_size**2 images (or points, for 2-D data)
     config.data_dir = placeholder(str)  # None: $GANS_DATA_DIR, else TFDS's default
     config.num_devices = 0  # 0: every visible device
+    # XLA:CPU's convolution library for the train step: 'eigen' (faster on CPU) | 'xla_default'.
+    config.cpu_convolutions = 'eigen'
     # Networks' computation dtype: 'float32' | 'bfloat16'; parameters and optimizer states stay float32.
     config.compute_dtype = 'float32'
     # Network sizes: dcgan's channel widths; mlp's hidden layers (g_hidden / d_hidden: per player).

@@ -18,7 +18,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh, Sharding
 
-from gans import games, losses, optim, sharding
+from gans import compile_options, games, losses, optim, sharding
 from gans.games import Game
 from gans.games import gan as gan_game
 from gans.games.gan import LATENTS_KEY
@@ -169,11 +169,13 @@ def make_train_step(game: Game, *, d_steps: int = 1, simultaneous: bool = False,
     return train_step
 
 
-def jit_train_step(train_step: TrainStep, mesh: Mesh) -> TrainStep:
-    """Jits the step over `mesh`: batch split on `data`, state and key replicated, state donated."""
+def jit_train_step(train_step: TrainStep, mesh: Mesh, cpu_convolutions: str = 'eigen') -> TrainStep:
+    """Jits the step over `mesh`: batch split on `data`, state and key replicated, state donated;
+    on CPU, convolutions by `cpu_convolutions` ('eigen' | 'xla_default', see gans.compile_options)."""
     replicated = sharding.replicated(mesh)
+    options = compile_options.compiler_options(cpu_convolutions, compile_options.mesh_platform(mesh))
     return jax.jit(train_step, in_shardings=(replicated, sharding.batch_sharding(mesh), replicated),
-                   out_shardings=(replicated, replicated), donate_argnums=0)
+                   out_shardings=(replicated, replicated), donate_argnums=0, compiler_options=options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,7 +260,7 @@ def build_experiment(config: ml_collections.ConfigDict, spec: DatasetSpec, mesh:
     step = make_train_step(game, d_steps=config.optim.d_steps, simultaneous=config.optim.simultaneous,
                            micro_batches=micro_batches, batch_sharding=sharding.batch_sharding(mesh))
     return Experiment(config=config, spec=spec, mesh=mesh, game=game, state=state,
-                      train_step=jit_train_step(step, mesh))
+                      train_step=jit_train_step(step, mesh, config.cpu_convolutions))
 
 
 def make_init(config: ml_collections.ConfigDict,

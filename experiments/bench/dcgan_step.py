@@ -2,7 +2,8 @@
 
 The JAX side is the library's own step (`gans.train.make_train_step`, jitted over a
 mesh of `--devices` devices, one by default; with several, the batch is split on the `data`
-axis and batch norm still normalises over the whole batch). The PyTorch side is a plain eager re-implementation of the same
+axis and batch norm still normalises over the whole batch), its convolutions on CPU run by
+`--cpu-convolutions` (the library's default, Eigen, or XLA's default, YNNPACK). The PyTorch side is a plain eager re-implementation of the same
 work: D update on a real batch and a detached fake batch (separate batch-norm
 passes), then G update on a fresh latent batch through the updated D; Adam(2e-4,
 b1=0.5), non-saturating loss, batch norm in train mode, same architecture and init.
@@ -10,9 +11,10 @@ The two run interleaved in one process so that load from other processes hits bo
 
     python experiments/bench/dcgan_step.py [--batch 64 --image-size 32 --channels 3]
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python experiments/bench/dcgan_step.py --devices 1,2
+    python experiments/bench/dcgan_step.py --cpu-convolutions eigen,xla_default
 
 Prints one JSON object: images/s (median over repeats), compile time, XLA FLOPs per
-step, and the jax/torch speed ratio (one per device count).
+step, and the jax/torch speed ratio (one per JAX variant: device count x convolution library).
 """
 from __future__ import annotations
 
@@ -51,6 +53,9 @@ def _parse_args() -> argparse.Namespace:
                         help='comma-separated numbers of devices to shard the JAX step over (batch on the data '
                              'axis), each timed beside the others; more than one device on a CPU needs '
                              'XLA_FLAGS=--xla_force_host_platform_device_count=N set before the run')
+    parser.add_argument('--cpu-convolutions', default='eigen',
+                        help="comma-separated XLA:CPU convolution libraries to time the JAX step with, each "
+                             "beside the others: 'eigen' (the library's default) and/or 'xla_default' (YNNPACK)")
     parser.add_argument('--no-torch', action='store_true', help='time the JAX side only')
     parser.add_argument('--torch-threads', type=int, default=0,
                         help='PyTorch intra-op threads (default: the cores this process may use)')
@@ -65,7 +70,7 @@ def _num_cores() -> int:
 
 
 class JaxBench:
-    def __init__(self, args: argparse.Namespace, num_devices: int):
+    def __init__(self, args: argparse.Namespace, num_devices: int, cpu_convolutions: str):
         generator = DCGANGenerator(args.image_size, args.channels, args.width)
         discriminator = DCGANDiscriminator(args.image_size, args.channels, args.width)
         tx = optim.player_optimizer(LEARNING_RATE, B1, B2)
@@ -85,7 +90,7 @@ class JaxBench:
         images = np.random.default_rng(0).uniform(-1, 1, (args.batch, *shape)).astype(np.float32)
         self.batch = sharding.global_batch({'x': images}, mesh)
         self.key = sharding.replicate(jax.random.key(1), mesh)
-        step = jit_train_step(make_train_step(game), mesh)
+        step = jit_train_step(make_train_step(game), mesh, cpu_convolutions)
         start = time.perf_counter()
         self.compiled = step.lower(self.state, self.batch, self.key).compile()
         self.compile_s = time.perf_counter() - start
@@ -237,15 +242,21 @@ def main() -> None:
     args = _parse_args()
     cores = _num_cores()
     device_counts = [int(n) for n in args.devices.split(',')]
+    conv_libraries = args.cpu_convolutions.split(',')
     report = {
-        'config': {'jax_devices': device_counts, 'image_size': args.image_size, 'channels': args.channels, 'width': args.width,
-                   'batch': args.batch, 'latent': args.latent, 'repeats': args.repeats,
-                   'steps_per_repeat': args.steps_per_repeat},
+        'config': {'jax_devices': device_counts, 'cpu_convolutions': conv_libraries, 'image_size': args.image_size,
+                   'channels': args.channels, 'width': args.width, 'batch': args.batch, 'latent': args.latent,
+                   'repeats': args.repeats, 'steps_per_repeat': args.steps_per_repeat},
         'host': {'cpu_cores': cores, 'machine': platform.machine(), 'jax': jax.__version__,
                  'jax_backend': jax.default_backend()},
     }
-    # 'jax' is the first device count (1 by default); others are named 'jax_<n>dev'.
-    jax_benches = {('jax' if i == 0 else f'jax_{n}dev'): JaxBench(args, n) for i, n in enumerate(device_counts)}
+    # 'jax' is the first device count with the first library; others are named by what differs:
+    # 'jax_<n>dev', 'jax_<library>' or 'jax_<n>dev_<library>'.
+    jax_benches = {}
+    for n in device_counts:
+        for library in conv_libraries:
+            suffix = ('' if n == device_counts[0] else f'_{n}dev') + ('' if library == conv_libraries[0] else f'_{library}')
+            jax_benches['jax' + suffix] = JaxBench(args, n, library)
     jax_bench = jax_benches['jax']
     benches = dict(jax_benches)
     try:
