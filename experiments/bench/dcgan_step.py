@@ -3,11 +3,12 @@
 The JAX side is the library's own step (`gans.train.make_train_step`, jitted over a
 mesh of `--devices` devices, one by default; with several, the batch is split on the `data`
 axis and batch norm still normalises over the whole batch), its convolutions on CPU run by
-`--cpu-convolutions` (the library's default, Eigen, or XLA's default, YNNPACK). The PyTorch side is a plain eager re-implementation of the same
-work: D update on a real batch and a detached fake batch (separate batch-norm
-passes), then G update on a fresh latent batch through the updated D; Adam(2e-4,
-b1=0.5), non-saturating loss, batch norm in train mode, same architecture and init.
-The two run interleaved in one process so that load from other processes hits both.
+`--cpu-convolutions` (the library's default, Eigen, or XLA's default, YNNPACK). The
+PyTorch side is a plain eager re-implementation of the same work: D update on a real batch
+and a detached fake batch (separate batch-norm passes), then G update on a fresh latent
+batch through the updated D; Adam(2e-4, b1=0.5), non-saturating loss, batch norm in train
+mode, same architecture and init. The two run interleaved in one process so that load from
+other processes hits both.
 
     python experiments/bench/dcgan_step.py [--batch 64 --image-size 32 --channels 3]
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python experiments/bench/dcgan_step.py --devices 1,2
@@ -100,11 +101,11 @@ class JaxBench:
 
     def run(self, steps: int) -> float:
         """Seconds per step over `steps` steps, waiting for the last result."""
-        start = time.perf_counter()
+        start, metrics = time.perf_counter(), None
         for _ in range(steps):
             self.state, metrics = self.compiled(self.state, self.batch, self.key)
         jax.block_until_ready((self.state, metrics))
-        return (time.perf_counter() - start) / steps
+        return (time.perf_counter() - start) / max(steps, 1)
 
 
 # --------------------------------------------------------------------------- PyTorch side
@@ -232,7 +233,7 @@ class TorchBench:
         start = time.perf_counter()
         for _ in range(steps):
             self.step()
-        return (time.perf_counter() - start) / steps
+        return (time.perf_counter() - start) / max(steps, 1)
 
 
 # ------------------------------------------------------------------------------- driver
@@ -255,8 +256,9 @@ def main() -> None:
     jax_benches = {}
     for n in device_counts:
         for library in conv_libraries:
-            suffix = ('' if n == device_counts[0] else f'_{n}dev') + ('' if library == conv_libraries[0] else f'_{library}')
-            jax_benches['jax' + suffix] = JaxBench(args, n, library)
+            devices = '' if n == device_counts[0] else f'_{n}dev'
+            convolutions = '' if library == conv_libraries[0] else f'_{library}'
+            jax_benches[f'jax{devices}{convolutions}'] = JaxBench(args, n, library)
     jax_bench = jax_benches['jax']
     benches = dict(jax_benches)
     try:
