@@ -39,10 +39,10 @@ def _separate_run(base_config, seed, data, extra=()):
 OVERRIDES = {'per_seed': [], 'shared': ['replay_size=40', 'optim.d_steps=2']}
 
 
-@pytest.mark.parametrize('data', ['per_seed', 'shared'])
-def test_vmapped_seeds_equal_separate_runs(data):
+@pytest.mark.parametrize('data, seeds_in', [('per_seed', 'vmap'), ('shared', 'vmap'), ('per_seed', 'map')])
+def test_seeds_in_one_program_equal_separate_runs(data, seeds_in):
     config = config_lib.load_config('experiments/configs/mlp_ring8.py:tiny', OVERRIDES[data])
-    states, metrics = seeds_lib.train_seeds(config, seeds=[3, 8], num_steps=STEPS, data=data)
+    states, metrics = seeds_lib.train_seeds(config, seeds=[3, 8], num_steps=STEPS, data=data, seeds_in=seeds_in)
     assert metrics['d_loss'].shape == (2, STEPS)
     for index, seed in enumerate([3, 8]):
         expected, last = _separate_run(config, seed, data)
@@ -52,6 +52,13 @@ def test_vmapped_seeds_equal_separate_runs(data):
         np.testing.assert_allclose(metrics['g_loss'][index, -1], last['g_loss'], rtol=1e-5)
     # The two seeds really differ, so the comparison above is not between two copies.
     assert abs(float(metrics['g_loss'][0, -1] - metrics['g_loss'][1, -1])) > 1e-6
+
+
+def test_seed_mode_maps_conv_image_configs_and_vmaps_mixtures():
+    assert seeds_lib.seed_mode(config_lib.load_config('experiments/configs/dcgan_digits.py:tiny')) == 'map'
+    assert seeds_lib.seed_mode(config_lib.load_config('experiments/configs/mlp_ring8.py:tiny')) == 'vmap'
+    with pytest.raises(ValueError, match="unknown seed mode 'pmap'"):
+        seeds_lib.seed_mode(config_lib.load_config('experiments/configs/mlp_ring8.py:tiny'), 'pmap')
 
 
 def test_learning_rate_schedule_spans_the_steps_train_seeds_runs():

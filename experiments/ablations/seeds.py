@@ -1,4 +1,4 @@
-"""Many seeds of one config as a single jitted program: `jax.vmap` over seeds, `lax.scan` over steps.
+"""Many seeds of one config as a single jitted program: `jax.vmap` (or `lax.map`) over seeds, `lax.scan` over steps.
 
     from experiments.ablations.seeds import train_seeds, generate_seeds
     cfg = gans.config.load_config('experiments/configs/mlp_ring8.py', ['loss=lsgan'])
@@ -6,7 +6,7 @@
     points = generate_seeds(states, cfg, num=2500)       # [10, 2500, 2]
 
 Seed s starts from exactly the state `gans.train.build_experiment` builds for `config.seed = s`
-and uses its training key, so each vmapped lane is the run `gans train --config.seed=s` would
+and uses its training key, so each seed's lane is the run `gans train --config.seed=s` would
 take with the same data. Data: the whole loop runs on the accelerator, so batches are drawn
 inside the program by `sample_batch(key) -> batch`. For the 2-D mixtures the default draws
 fresh points from the mixture itself (its exact distribution, not the 100k-point TFDS split);
@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gans import compile_options
 from gans import data as data_lib
 from gans.data import MIXTURES
 from gans.state import GANState
@@ -76,17 +77,34 @@ def data_key(config: ml_collections.ConfigDict, seed: int, data: str = 'per_seed
     return jax.random.fold_in(jax.random.key(seed if data == 'per_seed' else config.seed), _DATA_PURPOSE)
 
 
+# How one program runs the seeds: side by side (`jax.vmap`) or one after another (`lax.map`).
+# Vmapped, a convolution with per-seed kernels becomes a grouped convolution, which XLA:CPU runs
+# far slower than the seeds' plain convolutions one at a time; small MLPs gain from the vmap.
+SEED_MODES = ('auto', 'vmap', 'map')
+
+
+def seed_mode(config: ml_collections.ConfigDict, mode: str = 'auto') -> str:
+    """'vmap' or 'map'; 'auto': map for image datasets (convolutional networks), vmap otherwise."""
+    if mode not in SEED_MODES:
+        raise ValueError(f'unknown seed mode {mode!r}; valid: {list(SEED_MODES)}')
+    if mode != 'auto':
+        return mode
+    return 'map' if data_lib.config_spec(config).kind == 'image' else 'vmap'
+
+
 def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *, num_steps: int | None = None,
                 data: str = 'per_seed', sample_batch: Callable[[jax.Array], Batch] | None = None,
-                ) -> tuple[GANState, dict[str, jax.Array]]:
+                seeds_in: str = 'auto') -> tuple[GANState, dict[str, jax.Array]]:
     """Trains every seed for `num_steps` (default `config.num_steps`) steps in one program.
 
     Returns the final states stacked on a leading seed axis and the metrics of every step,
     each [num_seeds, num_steps]. `sample_batch` defaults to `default_sampler(config, batch)`.
+    `seeds_in` ('auto' | 'vmap' | 'map', see `seed_mode`) only changes the speed.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError('train_seeds needs at least one seed')
+    mode = seed_mode(config, seeds_in)
     if num_steps is not None and num_steps != config.num_steps:
         # Learning-rate schedules span config.num_steps: make that the run's length.
         config = config.copy_and_resolve_references()
@@ -109,9 +127,13 @@ def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *, num_
 
     seed_keys = jnp.stack([jax.random.key(s) for s in seeds])
     stream_keys = jnp.stack([data_key(config, s, data) for s in seeds])
-    # XLA's default convolutions, not config.cpu_convolutions: vmapped over seeds they become
-    # grouped convolutions, and with Eigen tests/test_ablation.py's programs ran 17-22% slower.
-    return jax.jit(jax.vmap(run))(seed_keys, stream_keys)
+    if mode == 'vmap':
+        # XLA's default convolutions, not config.cpu_convolutions: Eigen runs grouped ones slower
+        # (tests/test_ablation.py's vmapped programs: 17-22%).
+        return jax.jit(jax.vmap(run))(seed_keys, stream_keys)
+    options = compile_options.compiler_options(config.cpu_convolutions, jax.devices()[0].platform)
+    return jax.jit(lambda keys: jax.lax.map(lambda k: run(*k), keys), compiler_options=options)(
+        (seed_keys, stream_keys))
 
 
 def seed_state(states: GANState, index: int) -> GANState:
@@ -120,7 +142,12 @@ def seed_state(states: GANState, index: int) -> GANState:
 
 
 def generate_seeds(states: GANState, config: ml_collections.ConfigDict, num: int, *,
-                   seed: int = 0, use_ema: bool = True) -> Any:
+                   seed: int = 0, use_ema: bool = True, seeds_in: str = 'auto') -> Any:
     """`num` samples of every seed's generator, [num_seeds, num, ...], from shared latents."""
     z = jax.random.normal(jax.random.key(seed), (num, config.latent_dim))
-    return jax.jit(jax.vmap(lambda s: s.generate(z, use_ema=use_ema)))(states)
+    def generate(state: GANState) -> Any:
+        return state.generate(z, use_ema=use_ema)
+
+    if seed_mode(config, seeds_in) == 'vmap':
+        return jax.jit(jax.vmap(generate))(states)
+    return jax.jit(lambda s: jax.lax.map(generate, s))(states)
