@@ -145,6 +145,7 @@ def generate_seeds(states: GANState, config: ml_collections.ConfigDict, num: int
                    seed: int = 0, use_ema: bool = True, seeds_in: str = 'auto') -> Any:
     """`num` samples of every seed's generator, [num_seeds, num, ...], from shared latents."""
     z = jax.random.normal(jax.random.key(seed), (num, config.latent_dim))
+
     def generate(state: GANState) -> Any:
         return state.generate(z, use_ema=use_ema)
 
