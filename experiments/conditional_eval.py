@@ -22,20 +22,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gans import sampling
-from gans.inference import load_trained_run
+from gans.inference import sampling
+from gans.inference.runs import load_trained_run
 from gans.metrics import digits_classifier
 
 GRID_COLUMNS = 10
 
 
-def discrete_input(config) -> tuple[str, int]:
-    """(name of the generator's discrete input, its number of values) for the run's game."""
-    if config.game in ('cgan', 'acgan'):
-        return 'labels', config.num_classes
-    if config.game == 'infogan':
-        return 'codes', config.info_categorical
-    raise ValueError(f'game {config.game!r} has no discrete generator input; this evaluates cgan, acgan, infogan')
+def discrete_input(config, game) -> tuple[str, int]:
+    """(name of the generator's discrete input, its number of values) for the run's game, from
+    `game.categorical_inputs()`: its labels (cgan, acgan) or its categorical code (infogan)."""
+    inputs = game.categorical_inputs()
+    if not inputs:
+        raise ValueError(f'game {config.game!r} has no discrete generator input; this evaluates cgan, acgan, '
+                         f'infogan')
+    name = 'labels' if 'labels' in inputs else next(iter(inputs))
+    return name, inputs[name]
 
 
 def samples_per_value(state, game, name: str, num_values: int, per_value: int, seed: int) -> np.ndarray:
@@ -80,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
 
     state, config, game = load_trained_run(args.workdir, args.step)
-    name, num_values = discrete_input(config)
+    name, num_values = discrete_input(config, game)
     images = samples_per_value(state, game, name, num_values, args.per_value, args.seed)
     probs = digits_classifier.predict(digits_classifier.load_params(), images.reshape(-1, *images.shape[2:]))
     predicted = probs.argmax(-1).reshape(num_values, args.per_value)

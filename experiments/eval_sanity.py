@@ -11,8 +11,8 @@ import json
 
 import numpy as np
 
-from gans import evaluate
-from gans.inference import load_trained_run
+from gans.inference import evaluate
+from gans.inference.runs import load_trained_run
 from gans.metrics import digits_classifier
 from gans.metrics.feature_networks import load_feature_network
 
@@ -40,8 +40,8 @@ def main() -> None:
         state, config, game = load_trained_run(args.workdir)
         for num in (300, 10_000):
             results[f'dcgan_{num}'] = {'workdir': args.workdir, 'step': int(state.step),
-                                       **evaluate.evaluate_state(state, config, game.sample_latents, num_samples=num,
-                                                                         seed=args.seed)}
+                                       **evaluate.evaluate_state(state, config, game, num_samples=num,
+                                                                 seed=args.seed)}
     text = json.dumps(results, indent=1)
     print(text)
     if args.out:

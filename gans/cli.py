@@ -5,6 +5,7 @@
   gans evaluate --workdir runs/dcgan [--num 10000 --seed 0]
   gans evaluate --samples samples.npz --dataset digits
   gans reconstruct --workdir runs/vae [--split test] [--num 64] [--out recon.npz]   VAEs: held-out ELBO
+  gans translate --workdir runs/pix2pix [--split test | --input images.npz] [--out translations.npz]
   gans interpolate|traverse|manifold|arithmetic --workdir runs/x [--out fig.png]   latent-space figures
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from absl import app, flags
 
 FIGURE_COMMANDS = ('interpolate', 'traverse', 'manifold', 'arithmetic')
-COMMANDS = ('train', 'sample', 'evaluate', 'reconstruct', *FIGURE_COMMANDS)
+COMMANDS = ('train', 'sample', 'evaluate', 'reconstruct', 'translate', *FIGURE_COMMANDS)
 
 _CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally `path:variant`; override any field '
                               'with --config.<field>=<value>.')
@@ -24,8 +25,10 @@ _SEED = flags.DEFINE_integer('seed', 0, 'sample/evaluate: seed of the latents (a
 _OUT = flags.DEFINE_string('out', 'samples.npz', 'sample: output .npz file.')
 _SAMPLES = flags.DEFINE_string('samples', None, 'evaluate: a `gans sample` .npz instead of a workdir.')
 _DATASET = flags.DEFINE_string('dataset', None, 'evaluate --samples: the dataset to compare with.')
-_SPLIT = flags.DEFINE_string('split', 'train', 'evaluate: reference split.')
-_FEATURES = flags.DEFINE_string('feature_network', None, 'evaluate: digits or inception (default: by dataset).')
+_SPLIT = flags.DEFINE_string('split', None, 'evaluate: reference split (default train; translation runs: test); '
+                              'reconstruct, translate: the split to use (default test).')
+_INPUT = flags.DEFINE_string('input', None, 'translate: an .npz of your own inputs (key `images`, uint8 NHWC).')
+_FEATURES = flags.DEFINE_string('feature_network', None, 'evaluate: digits, fashion or inception (default: by dataset).')
 _METHOD = flags.DEFINE_enum('method', 'slerp', ['linear', 'slerp'], 'interpolate: how latents are mixed.')
 _STEPS = flags.DEFINE_integer('steps', None, 'interpolate/traverse: columns per row (default 10 / 9).')
 _EXPRESSION = flags.DEFINE_string('expression', '7-1+0', 'arithmetic: class means to add and subtract.')
@@ -33,10 +36,10 @@ _EXPRESSION = flags.DEFINE_string('expression', '7-1+0', 'arithmetic: class mean
 
 def _train(overrides: list[str]) -> None:
     from gans import config as config_lib
-    from gans.loop import train
+    from gans.engine.loop import train
     if _CONFIG.value is None:
         raise app.UsageError('train needs --config (e.g. experiments/configs/dcgan_digits.py)')
-    from gans import distributed
+    from gans.engine import distributed
     distributed.initialize_from_env()  # multi-process runs join here, before jax computes anything
     train(config_lib.load_config(_CONFIG.value, overrides), _WORKDIR.value)
 
@@ -44,22 +47,22 @@ def _train(overrides: list[str]) -> None:
 def _sample(overrides: list[str]) -> None:
     if overrides:
         raise app.UsageError('sample takes no --config overrides: it uses the config saved in the workdir')
-    from gans.inference import load_trained_run, write_samples
+    from gans.inference.runs import load_trained_run, write_samples
     num = _NUM.value or 1000
     state, _, game = load_trained_run(_WORKDIR.value)
-    path = write_samples(state, game.sample_latents, num=num, seed=_SEED.value, out=_OUT.value)
+    path = write_samples(state, game, num=num, seed=_SEED.value, out=_OUT.value)
     print(f'wrote {num} samples to {path}')
 
 
 def _evaluate(overrides: list[str]) -> None:
     import json
-    from gans import evaluate
+    from gans.inference import evaluate
     if overrides:
         raise app.UsageError('evaluate takes no --config overrides')
     if _SAMPLES.value:
         if not _DATASET.value:
             raise app.UsageError('evaluate --samples needs --dataset')
-        result = evaluate.evaluate_samples_file(_SAMPLES.value, _DATASET.value, split=_SPLIT.value,
+        result = evaluate.evaluate_samples_file(_SAMPLES.value, _DATASET.value, split=_SPLIT.value or 'train',
                                                 network=_FEATURES.value, seed=_SEED.value)
     else:
         result = evaluate.evaluate_workdir(_WORKDIR.value, num_samples=_NUM.value or 10_000, seed=_SEED.value,
@@ -71,37 +74,60 @@ def _evaluate(overrides: list[str]) -> None:
 def _reconstruct(overrides: list[str]) -> None:
     """A VAE run's held-out ELBO (printed as JSON) and reconstructions of a split (.npz and .png)."""
     import json
-    from gans import reconstruction
+    from gans.inference import reconstruction
     if overrides:
         raise app.UsageError('reconstruct takes no --config overrides')
     # Its own defaults where the shared flags were not given: the test split and recon.npz.
     result = reconstruction.reconstruct_workdir(
-        _WORKDIR.value, split=_SPLIT.value if flags.FLAGS['split'].present else 'test',
+        _WORKDIR.value, split=_SPLIT.value or 'test',
         num=_NUM.value or reconstruction.DEFAULT_NUM_RECONSTRUCTIONS,
         out=_OUT.value if flags.FLAGS['out'].present else 'recon.npz', seed=_SEED.value)
     print(json.dumps(result))
 
 
+def _translate(overrides: list[str]) -> None:
+    """An image-to-image run's translations of a split (or of --input images), as .npz and .png."""
+    from gans import data
+    from gans.inference import translation
+    from gans.inference.runs import load_trained_run
+    if overrides:
+        raise app.UsageError('translate takes no --config overrides')
+    state, config, game = load_trained_run(_WORKDIR.value)
+    translation.check_translation_game(game)
+    if _INPUT.value:
+        if _SPLIT.value:
+            raise app.UsageError('translate takes --split or --input, not both')
+        shape = data.config_spec(config).features[game.source_key]
+        arrays = translation.translate_images(state, game, translation.read_images(_INPUT.value, shape),
+                                              seed=_SEED.value)
+    else:
+        arrays = translation.translate_split(state, game, config, split=_SPLIT.value or 'test', num=_NUM.value,
+                                             seed=_SEED.value)
+    out = _OUT.value if _OUT.present else 'translations.npz'
+    npz, png = translation.write_translations(arrays, out)
+    print(f'wrote {len(arrays["outputs"])} translations to {npz} (first rows: {png})')
+
+
 def _figure(command: str, overrides: list[str]) -> None:
-    """The latent-space figures of gans.latent_figures, written as a PNG."""
+    """The latent-space figures of gans.inference.latent_figures, written as a PNG."""
     import jax
-    from gans import latent_figures, sampling
-    from gans.inference import load_trained_run
+    from gans.inference import latent_figures, sampling
+    from gans.inference.runs import load_trained_run, prior_sampler
     if overrides:
         raise app.UsageError(f'{command} takes no --config overrides')
     state, config, game = load_trained_run(_WORKDIR.value)
+    sample_latents = prior_sampler(game)
     key, num, steps = jax.random.key(_SEED.value), _NUM.value, _STEPS.value
     if command == 'interpolate':
-        image = latent_figures.interpolation(state, game.sample_latents, key, rows=num or 8, steps=steps or 10,
+        image = latent_figures.interpolation(state, sample_latents, key, rows=num or 8, steps=steps or 10,
                                              method=_METHOD.value)
     elif command == 'traverse':
-        categories = {'codes': config.info_categorical, 'labels': config.num_classes}
-        image = latent_figures.traversal(state, game.sample_latents, key, categories, rows=num or 5,
+        image = latent_figures.traversal(state, sample_latents, key, game.categorical_inputs(), rows=num or 5,
                                          steps=steps or 9)
     elif command == 'manifold':
-        image = latent_figures.manifold(state, game.sample_latents, key, size=num or 20)
+        image = latent_figures.manifold(state, sample_latents, key, size=num or 20)
     else:
-        image = latent_figures.arithmetic(state, game.sample_latents, key, _EXPRESSION.value,
+        image = latent_figures.arithmetic(state, sample_latents, key, _EXPRESSION.value,
                                           _digit_classes(config.dataset), 10, num_samples=num or 2000)
     out = _OUT.value if _OUT.present else f'{command}.png'
     sampling.save_png(image, out)
@@ -154,4 +180,5 @@ def main(argv: list[str] | None = None) -> None:
     if command in FIGURE_COMMANDS:
         _figure(command, overrides)
         return
-    {'train': _train, 'sample': _sample, 'evaluate': _evaluate, 'reconstruct': _reconstruct}[command](overrides)
+    {'train': _train, 'sample': _sample, 'evaluate': _evaluate, 'reconstruct': _reconstruct,
+     'translate': _translate}[command](overrides)

@@ -92,7 +92,7 @@ def decoder_mean(decoder: str, output: jax.Array) -> jax.Array:
 
 def check_decoder(decoder: str) -> None:
     if decoder not in DECODERS:
-        raise ValueError(f'unknown vae_decoder {decoder!r}; valid: {list(DECODERS)}')
+        raise ValueError(f'unknown decoder {decoder!r} (the VAE games\' decoder field); valid: {list(DECODERS)}')
 
 
 def elbo(log_likelihood_value: jax.Array, kl: jax.Array) -> jax.Array:

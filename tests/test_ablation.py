@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from gans import config as config_lib
-from gans import sharding
+from gans.engine import sharding
 from gans.data import DatasetSpec
-from gans.train import build_experiment, train_key
+from gans.engine.experiment import build_experiment, train_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # experiments/ is not an installed package
@@ -36,7 +36,7 @@ def _separate_run(base_config, seed, data, extra=()):
 
 
 # One plain setting and one with game state (a replay buffer) and two D steps per G step.
-OVERRIDES = {'per_seed': [], 'shared': ['replay_size=40', 'optim.d_steps=2']}
+OVERRIDES = {'per_seed': [], 'shared': ['gan.replay_size=40', 'optim.d_steps=2']}
 
 
 @pytest.mark.parametrize('data, seeds_in', [('per_seed', 'vmap'), ('shared', 'vmap'), ('per_seed', 'map')])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gans import cli
-from gans.loop import NonFiniteLossError
+from gans.engine.loop import NonFiniteLossError
 
 DCGAN = 'experiments/configs/dcgan_digits.py'
 RING = 'experiments/configs/mlp_ring8.py'
@@ -70,8 +70,8 @@ def test_nan_loss_stops_with_step_and_last_good_checkpoint(tmp_path, data_dir):
 
 
 @pytest.mark.parametrize('override, message', [
-    ('--config.model=resnet', "unknown model 'resnet'; valid models: \\['dcgan', 'mlp'\\]"),
-    ('--config.loss=wasserstein2', 'unknown .*wasserstein2'),
+    ('--config.model=resnet', "unknown model 'resnet'; valid models: \\['dcgan', 'mlp', 'pix2pix'\\]"),
+    ('--config.gan.loss=wasserstein2', 'unknown .*wasserstein2'),
     ('--config.dataset=not_a_dataset', 'not_a_dataset'),
 ])
 def test_unknown_names_list_the_valid_ones(tmp_path, data_dir, override, message):

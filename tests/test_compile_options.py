@@ -7,11 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gans import compile_options, losses, optim, sharding
+from gans import losses, optim
+from gans.engine import compile_options, sharding
+from gans.engine.state import create_state
+from gans.engine.step import jit_train_step, make_train_step
 from gans.games.gan import AdversarialGame
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gans.state import create_state
-from gans.train import jit_train_step, make_train_step
 
 LATENT = 16
 # Wide enough that XLA's default sends the convolutions to YNNPACK (it keeps <= 16 channels off it).
@@ -33,7 +34,7 @@ def _step_and_inputs(cpu_convolutions: str):
     tx = optim.player_optimizer(2e-4)
     init = lambda key: create_state(gen, disc, tx, tx, key, jnp.zeros((1, LATENT)), jnp.zeros((1, 16, 16, 1)))
     state = jax.jit(init, out_shardings=sharding.replicated(mesh))(jax.random.key(0))
-    game = AdversarialGame(losses.get_objective('nonsaturating'), latent_dim=LATENT)
+    game = AdversarialGame(latent_dim=LATENT, objective=losses.get_objective('nonsaturating'))
     step = jit_train_step(make_train_step(game), mesh, cpu_convolutions)
     real = np.tanh(np.random.default_rng(0).normal(size=(16, 16, 16, 1))).astype(np.float32)
     return step, state, sharding.global_batch({'x': real}, mesh), sharding.replicate(jax.random.key(1), mesh)
@@ -58,7 +59,7 @@ def test_eigen_steps_match_xla_default(eigen_and_default):
     for step, state, batch, key in eigen_and_default:
         for _ in range(3):
             state, metrics = step(state, batch, key)
-        finals.append(jax.device_get((state.g_params, state.d_params, metrics)))
+        finals.append(jax.device_get((state.generator.params, state.discriminator.params, metrics)))
     for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1])):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 

@@ -9,18 +9,22 @@ import pytest
 
 from gans import cli
 from gans import config as config_lib
+from gans import data
 from gans.games import build_game
+from gans.games.base import GENERATOR_INPUTS
 from gans.games.conditional import AuxiliaryClassifierGame, ConditionalGame
 from gans.losses import get_objective
 from gans.models.conditional import (AuxiliaryClassifierDiscriminator, ConditionalDiscriminator,
                                      ConditionalGenerator, widen_input)
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
-from gans.state import create_state
-from gans.train import make_init, make_train_step
+from gans.engine.state import create_state
+from gans.engine.experiment import make_init
+from gans.engine.step import make_train_step
 
 K, LATENT = 4, 3
 CGAN, ACGAN = 'experiments/configs/cgan_digits.py', 'experiments/configs/acgan_digits.py'
+DIGITS16 = data.dataset_spec('digits', image_size=16)
 
 
 def _jit(fn, **static):
@@ -102,25 +106,26 @@ def _labeled_batch(num=8):
     latents = {'z': jax.random.normal(jax.random.key(5), (num, LATENT)),
                'labels': jnp.arange(num, dtype=jnp.int32) % K}
     return {'x': jax.random.normal(jax.random.key(6), (num, 2)), 'label': (jnp.arange(num, dtype=jnp.int32) + 1) % K,
-            'latents': latents}
+            GENERATOR_INPUTS: latents}
 
 
 def test_cgan_losses_judge_real_pairs_and_fakes_with_their_labels():
     game = ConditionalGame(objective=get_objective('nonsaturating'), latent_dim=LATENT, num_classes=K)
     state = _mlp_state(game, ConditionalDiscriminator(MLPDiscriminator(input_shape=(2,), hidden=(8,)), K))
     batch = _labeled_batch()
-    fake = state.generator.apply({'params': state.g_params}, **batch['latents'])
-    d = lambda x, y: state.discriminator.apply({'params': state.d_params}, x, y)
-    real_logits, fake_logits = d(batch['x'], batch['label']), d(fake, batch['latents']['labels'])
-    d_loss, (metrics, _, _) = jax.jit(game.d_loss)(state.d_params, state, batch, jax.random.key(2))
+    g, disc = state.generator, state.discriminator
+    fake = g.network.apply({'params': g.params}, **batch[GENERATOR_INPUTS])
+    d = lambda x, y: disc.network.apply({'params': disc.params}, x, y)
+    real_logits, fake_logits = d(batch['x'], batch['label']), d(fake, batch[GENERATOR_INPUTS]['labels'])
+    d_loss, (metrics, _, _) = jax.jit(game.d_loss)(state.discriminator.params, state, batch, jax.random.key(2))
     np.testing.assert_allclose(d_loss, -_log_sigmoid(real_logits).mean() - _log_sigmoid(-fake_logits).mean(), rtol=1e-5)
-    g_loss, _ = jax.jit(game.g_loss)(state.g_params, state, batch, jax.random.key(3))
+    g_loss, _ = jax.jit(game.g_loss)(state.generator.params, state, batch, jax.random.key(3))
     np.testing.assert_allclose(g_loss, -_log_sigmoid(fake_logits).mean(), rtol=1e-5)
     # Labels of the real batch matter: other labels, another loss.
     other = {**batch, 'label': (batch['label'] + 1) % K}
-    assert abs(float(jax.jit(game.d_loss)(state.d_params, state, other, jax.random.key(2))[0]) - float(d_loss)) > 1e-5
+    assert abs(float(jax.jit(game.d_loss)(disc.params, state, other, jax.random.key(2))[0]) - float(d_loss)) > 1e-5
     with pytest.raises(ValueError, match='needs a labeled dataset'):
-        game.d_loss(state.d_params, state, {'x': batch['x']}, jax.random.key(2))
+        game.d_loss(state.discriminator.params, state, {'x': batch['x']}, jax.random.key(2))
 
 
 def test_acgan_losses_add_the_weighted_class_cross_entropies():
@@ -129,19 +134,21 @@ def test_acgan_losses_add_the_weighted_class_cross_entropies():
                                    class_loss_weight=weight)
     state = _mlp_state(game, AuxiliaryClassifierDiscriminator(MLPDiscriminator(input_shape=(2,), hidden=(8,)), K))
     batch = _labeled_batch()
-    fake = state.generator.apply({'params': state.g_params}, **batch['latents'])
-    d = lambda x: state.discriminator.apply({'params': state.d_params}, x)
+    g, disc = state.generator, state.discriminator
+    fake = g.network.apply({'params': g.params}, **batch[GENERATOR_INPUTS])
+    d = lambda x: disc.network.apply({'params': disc.params}, x)
     (real_logits, real_classes), (fake_logits, fake_classes) = d(batch['x']), d(fake)
     # The class head is a linear layer on D's last hidden layer.
-    _, features = state.discriminator.base.apply({'params': state.d_params['base']}, batch['x'], return_features=True)
-    head = state.d_params['class_head']
+    _, features = disc.network.base.apply({'params': disc.params['base']}, batch['x'], return_features=True)
+    head = disc.params['class_head']
     np.testing.assert_allclose(real_classes, features @ head['kernel'] + head['bias'], rtol=1e-5, atol=1e-6)
     hinge = np.maximum(0, 1 - np.asarray(real_logits)).mean() + np.maximum(0, 1 + np.asarray(fake_logits)).mean()
-    class_loss = _cross_entropy(real_classes, batch['label']) + _cross_entropy(fake_classes, batch['latents']['labels'])
-    d_loss, (metrics, _, _) = jax.jit(game.d_loss)(state.d_params, state, batch, jax.random.key(2))
+    fake_labels = batch[GENERATOR_INPUTS]['labels']
+    class_loss = _cross_entropy(real_classes, batch['label']) + _cross_entropy(fake_classes, fake_labels)
+    d_loss, (metrics, _, _) = jax.jit(game.d_loss)(state.discriminator.params, state, batch, jax.random.key(2))
     np.testing.assert_allclose(d_loss, hinge + weight * class_loss, rtol=1e-5)
-    g_loss, _ = jax.jit(game.g_loss)(state.g_params, state, batch, jax.random.key(3))
-    expected = -np.asarray(fake_logits).mean() + weight * _cross_entropy(fake_classes, batch['latents']['labels'])
+    g_loss, _ = jax.jit(game.g_loss)(state.generator.params, state, batch, jax.random.key(3))
+    expected = -np.asarray(fake_logits).mean() + weight * _cross_entropy(fake_classes, fake_labels)
     np.testing.assert_allclose(g_loss, expected, rtol=1e-5)
 
 
@@ -154,34 +161,40 @@ def test_sampled_labels_are_uniform_over_the_classes():
 
 
 # MLP networks keep the compilations short; the DCGAN wrappers train in the CLI test.
-@pytest.mark.parametrize('path, overrides', [(CGAN, []), (CGAN, ['conditional_discriminator=concat']),
-                                             (CGAN, ['loss=wgan_gp']), (ACGAN, [])])
+@pytest.mark.parametrize('path, overrides', [(CGAN, []), (CGAN, ['cgan.discriminator=concat']),
+                                             (CGAN, ['cgan.loss=wgan_gp']), (ACGAN, [])])
 def test_the_engine_step_trains_each_conditional_game(path, overrides):
-    config = config_lib.load_config(f'{path}:tiny', overrides)
-    config.model, config.hidden = 'mlp', (16,)
-    init, game = make_init(config, (16, 16, 1))
+    config = config_lib.load_config(f'{path}:tiny', ['model=mlp', 'generator.hidden=(16,)',
+                                                     'discriminator.hidden=(16,)', *overrides])
+    init, game = make_init(config, DIGITS16)
     state = jax.jit(init)(jax.random.key(0))
     batch = {'x': jax.random.uniform(jax.random.key(1), (16, 16, 16, 1), minval=-1, maxval=1),
              'label': jnp.arange(16, dtype=jnp.int32) % 10}
     new, metrics = jax.jit(make_train_step(game))(state, batch, jax.random.key(2))
     assert all(np.isfinite(float(v)) for v in metrics.values())
-    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), (state.g_params, state.d_params),
-                         (new.g_params, new.d_params))
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
+                         (state.generator.params, state.discriminator.params),
+                         (new.generator.params, new.discriminator.params))
     assert max(jax.tree.leaves(moved[0])) > 0 and max(jax.tree.leaves(moved[1])) > 0
-    if 'loss=wgan_gp' in overrides:
+    if 'cgan.loss=wgan_gp' in overrides:
         assert 'gradient_penalty' in metrics
 
 
-@pytest.mark.parametrize('overrides, message', [
-    (['num_classes=None'], 'needs config.num_classes'),
-    (['conditional_discriminator=film'],
-     r"unknown conditional_discriminator 'film'; valid: \['projection', 'concat'\]"),
-    (['loss=wgan'], 'set --config.optim.weight_clip=0.01'),
-    (['pack=2'], 'does not take'),
+# num_classes None now means the dataset's: only an unlabeled dataset leaves the game without classes.
+UNLABELED16 = data.DatasetSpec(name='unlabeled', kind='image', shape=(16, 16, 1), num_classes=None,
+                               num_examples={'train': 100})
+
+
+@pytest.mark.parametrize('overrides, spec, message', [
+    (['cgan.num_classes=None'], UNLABELED16, r'needs a labeled dataset or config.cgan.num_classes'),
+    (['cgan.discriminator=film'], DIGITS16,
+     r"unknown cgan.discriminator 'film'; valid: \['projection', 'concat'\]"),
+    (['cgan.loss=wgan'], DIGITS16, 'set --config.optim.weight_clip=0.01'),
+    (['discriminator.pack=2'], DIGITS16, 'does not take'),
 ])
-def test_bad_conditional_configs_say_what_is_wrong(overrides, message):
+def test_bad_conditional_configs_say_what_is_wrong(overrides, spec, message):
     with pytest.raises(ValueError, match=message):
-        build_game(config_lib.load_config(f'{CGAN}:tiny', overrides), (16, 16, 1))
+        build_game(config_lib.load_config(f'{CGAN}:tiny', overrides), spec)
 
 
 def test_cli_trains_cgan_and_samples_labels_deterministically(tmp_path, data_dir):
@@ -200,8 +213,9 @@ def test_cli_trains_cgan_and_samples_labels_deterministically(tmp_path, data_dir
 
 
 def test_num_classes_must_match_the_dataset(data_dir):
-    from gans import data, sharding
-    from gans.train import build_experiment
-    config = config_lib.load_config('experiments/configs/cgan_digits.py:tiny', ['num_classes=7'])
+    from gans import data
+    from gans.engine import sharding
+    from gans.engine.experiment import build_experiment
+    config = config_lib.load_config('experiments/configs/cgan_digits.py:tiny', ['cgan.num_classes=7'])
     with pytest.raises(ValueError, match="num_classes is 7 but dataset 'digits' has 10 classes"):
         build_experiment(config, data.config_spec(config), sharding.make_mesh(1))

@@ -61,7 +61,7 @@ def _whole_split(name, data_dir, split='train'):
 def test_digits_builds_with_expected_contents(data_dir):
     spec = data.dataset_spec('digits', data_dir=data_dir)
     assert spec == data.DatasetSpec('digits', 'image', (32, 32, 1), 10,
-                                    {'train': 1497, 'test': 300})
+                                    {'train': 1497, 'test': 300}, {'x': (32, 32, 1)})
     builder = data.prepare_local('digits', data_dir)
     assert builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD
     assert {k: v.num_examples for k, v in builder.info.splits.items()} == spec.num_examples
@@ -139,7 +139,7 @@ def test_mixture_points_sit_on_the_published_modes(data_dir, name):
     assert np.all(dist.min(1) < 1e-6) and len(spec.centers) == len(centers)
 
     assert data.dataset_spec(name) == data.DatasetSpec(
-        name, 'points', (2,), len(centers), {'train': 100_000, 'test': 10_000})
+        name, 'points', (2,), len(centers), {'train': 100_000, 'test': 10_000}, {'x': (2,)})
     for split, n in (('train', 100_000), ('test', 10_000)):
         batch = _whole_split(name, data_dir, split)
         x, label = batch['x'], batch['label']

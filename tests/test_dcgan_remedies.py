@@ -10,10 +10,12 @@ import pytest
 
 from gans import cli
 from gans import config as config_lib
+from gans import data
 from gans.games import build_game
 from gans.models.dcgan import DCGANDiscriminator, pack_channels
 
 DCGAN = 'experiments/configs/dcgan_digits.py'
+DIGITS16 = data.dataset_spec('digits', image_size=16)
 OBJECTIVES = ('minimax', 'lsgan', 'wgan', 'wgan_gp', 'hinge', 'began')
 
 
@@ -112,12 +114,14 @@ def test_discriminator_without_batch_norm_judges_each_image_alone_in_training():
 
 
 def test_config_switches_reach_the_dcgan_discriminator():
-    disc = build_game(config_lib.load_config(f'{DCGAN}:tiny', ['pack=2', 'd_batch_features=minibatch',
-                                                               'minibatch_kernels=4']), (16, 16, 1)).discriminator
+    disc = build_game(config_lib.load_config(f'{DCGAN}:tiny', ['discriminator.pack=2',
+                                                               'discriminator.batch_features=minibatch',
+                                                               'discriminator.minibatch_kernels=4']),
+                      DIGITS16).discriminator
     assert (type(disc), disc.pack, disc.batch_features, disc.minibatch_kernels) == (DCGANDiscriminator, 2, 'minibatch', 4)
-    plain = build_game(config_lib.load_config(f'{DCGAN}:tiny'), (16, 16, 1)).discriminator
+    plain = build_game(config_lib.load_config(f'{DCGAN}:tiny'), DIGITS16).discriminator
     assert (plain.pack, plain.batch_features, plain.batch_norm) == (1, 'none', True)
-    gp = build_game(config_lib.load_config('experiments/configs/wgan_gp_digits.py:tiny'), (16, 16, 1))
+    gp = build_game(config_lib.load_config('experiments/configs/wgan_gp_digits.py:tiny'), DIGITS16)
     assert gp.discriminator.batch_norm is False
 
 
@@ -128,14 +132,14 @@ def test_objective_configs_load_with_their_own_settings(name):
     if name == 'began':
         assert config.game == 'began'
     else:
-        assert config.loss == name
+        assert config.gan.loss == name
     if name in ('wgan', 'wgan_gp'):
         assert config.optim.d_steps == 5 and config.optim.b1 == 0.0
     tiny = config_lib.load_config(f'experiments/configs/{name}_digits.py:tiny')
     assert tiny.num_steps <= 4 and tiny.image_size == 16
 
 
-@pytest.mark.parametrize('override', ['pack=2', 'd_batch_features=stddev'])
+@pytest.mark.parametrize('override', ['discriminator.pack=2', 'discriminator.batch_features=stddev'])
 def test_tiny_dcgan_trains_with_the_remedy(tmp_path, data_dir, override):
     workdir = str(tmp_path / 'run')
     cli.main(['gans', 'train', f'--config={DCGAN}:tiny', f'--workdir={workdir}', f'--config.{override}',

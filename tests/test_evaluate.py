@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from gans import cli, evaluate
+from gans import cli
+from gans.inference import evaluate
 from gans.metrics import digits_classifier
 from gans.metrics.feature_networks import load_feature_network
 

@@ -12,8 +12,8 @@ import pytest
 
 from gans import cli
 from gans import config as config_lib
-from gans.checkpoint import COMMIT_MARKER, CheckpointMismatchError
-from gans.loop import train
+from gans.engine.checkpoint import COMMIT_MARKER, CheckpointMismatchError
+from gans.engine.loop import train
 
 DCGAN = 'experiments/configs/dcgan_digits.py:tiny'
 RING = 'experiments/configs/mlp_ring8.py:tiny'
@@ -127,10 +127,10 @@ def dcgan_run(tmp_path_factory, data_dir):
 
 
 @pytest.mark.parametrize('override, message', [
-    ('g_width=16', r'arrays differ in shape or dtype: g_params\.\S+ is \(.*\) in the checkpoint, .*'
-                   r"differs from .*config.json in: g_width: 8 -> 16"),
-    ('model=mlp', r"arrays only in the checkpoint \(d_params\..*arrays only in the config \(d_params\.Dense_0.*"
-                  r"model: 'dcgan' -> 'mlp'"),
+    ('generator.width=16', r'arrays differ in shape or dtype: generator\.params\.\S+ is \(.*\) in the '
+                           r"checkpoint, .*differs from .*config.json in: generator.width: 8 -> 16"),
+    ('model=mlp', r"arrays only in the checkpoint \(discriminator\.params\..*arrays only in the config "
+                  r"\(discriminator\.params\.Dense_0.*model: 'dcgan' -> 'mlp'"),
 ], ids=['width', 'model'])
 def test_checkpoint_of_another_config_names_the_mismatch_and_deletes_nothing(dcgan_run, override, message):
     before = _snapshot(dcgan_run)

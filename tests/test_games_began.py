@@ -5,13 +5,15 @@ import numpy as np
 import optax
 import pytest
 
+from gans import data
 from gans.games.began import BEGANGame, convergence_measure, k_update
 from gans.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 from gans.models.mlp import MLPGenerator
-from gans.state import create_state
-from gans.train import make_train_step
+from gans.engine.state import create_state
+from gans.engine.step import make_train_step
 
 LATENT = 3
+DIGITS16 = data.dataset_spec('digits', image_size=16)
 
 
 def _setup(lambda_k=1e-3, gamma=0.5, k_init=0.0, lr=1e-2):
@@ -44,10 +46,10 @@ def test_d_loss_and_k_update_match_an_independent_computation():
     state = state.replace(game_state={'k': jnp.asarray(0.25)})
     real = jax.random.normal(jax.random.key(2), (16, 2))
     key = jax.random.key(3)
-    loss, (metrics, _, game_state) = game.d_loss(state.d_params, state, {'x': real}, key)
+    loss, (metrics, _, game_state) = game.d_loss(state.discriminator.params, state, {'x': real}, key)
     # By hand: the same latents, G's output, then the autoencoder's reconstructions.
-    fake = state.generator.apply({'params': state.g_params}, jax.random.normal(key, (16, LATENT)))
-    rec = lambda x: state.discriminator.apply({'params': state.d_params}, x, method='reconstruct')
+    fake = state.generator.network.apply({'params': state.generator.params}, jax.random.normal(key, (16, LATENT)))
+    rec = lambda x: state.discriminator.network.apply({'params': state.discriminator.params}, x, method='reconstruct')
     l_real = float(np.abs(np.asarray(real - rec(real))).mean())
     l_fake = float(np.abs(np.asarray(fake - rec(fake))).mean())
     np.testing.assert_allclose(loss, l_real - 0.25 * l_fake, rtol=1e-5)
@@ -76,10 +78,11 @@ def test_d_loss_gradient_uses_k_as_a_constant():
     state = state.replace(game_state={'k': jnp.asarray(0.4)})
     real = jax.random.normal(jax.random.key(2), (8, 2))
     key = jax.random.key(3)
-    grads, _ = jax.grad(game.d_loss, has_aux=True)(state.d_params, state, {'x': real}, key)
-    fake = state.generator.apply({'params': state.g_params}, jax.random.normal(key, (8, LATENT)))
-    energy = lambda p, x: state.discriminator.apply({'params': p}, x).mean()
-    g_real, g_fake = jax.grad(energy)(state.d_params, real), jax.grad(energy)(state.d_params, fake)
+    grads, _ = jax.grad(game.d_loss, has_aux=True)(state.discriminator.params, state, {'x': real}, key)
+    fake = state.generator.network.apply({'params': state.generator.params}, jax.random.normal(key, (8, LATENT)))
+    energy = lambda p, x: state.discriminator.network.apply({'params': p}, x).mean()
+    d_params = state.discriminator.params
+    g_real, g_fake = jax.grad(energy)(d_params, real), jax.grad(energy)(d_params, fake)
     expected = jax.tree.map(lambda a, b: a - 0.4 * b, g_real, g_fake)
     for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(expected)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
@@ -107,12 +110,12 @@ def test_conv_autoencoder_energy_shapes_and_learning():
 def test_began_builds_the_conv_autoencoder_and_rejects_unknown_ones():
     from gans import config as config_lib
     from gans.games import build_game
-    cfg = config_lib.load_config('experiments/configs/began_digits.py:tiny', ['began_autoencoder=conv'])
-    _, _, disc = build_game(cfg, (16, 16, 1))
+    cfg = config_lib.load_config('experiments/configs/began_digits.py:tiny', ['began.autoencoder=conv'])
+    disc = build_game(cfg, DIGITS16).discriminator
     assert isinstance(disc, ConvAutoencoder)
-    with pytest.raises(ValueError, match="began_autoencoder 'unet'"):
-        build_game(config_lib.load_config('experiments/configs/began_digits.py:tiny', ['began_autoencoder=unet']),
-                   (16, 16, 1))
+    with pytest.raises(ValueError, match="began.autoencoder 'unet'"):
+        build_game(config_lib.load_config('experiments/configs/began_digits.py:tiny', ['began.autoencoder=unet']),
+                   DIGITS16)
 
 
 @pytest.mark.parametrize('size', [8, 16, 32])

@@ -6,14 +6,17 @@ import optax
 import pytest
 
 from gans import config as config_lib
+from gans import data
 from gans.games import build_game
 from gans.games.madgan import MADGANGame
 from gans.models.mlp import MLPDiscriminator
 from gans.models.multi_generator import MultiGenerator
-from gans.state import create_state
-from gans.train import make_train_step
+from gans.engine.state import create_state
+from gans.engine.step import make_train_step
 
 K, LATENT = 3, 4
+RING_SPEC = data.dataset_spec('ring8')
+DIGITS16 = data.dataset_spec('digits', image_size=16)
 
 
 def _by_hand(params, z, shared):
@@ -62,13 +65,14 @@ def test_losses_are_the_k_plus_one_way_cross_entropies():
     game, state = _state()
     real = jax.random.normal(jax.random.key(1), (6, 2))
     key = jax.random.key(2)
-    d_loss, _ = game.d_loss(state.d_params, state, {'x': real}, key)
-    fake = state.generator.apply({'params': state.g_params}, jax.random.normal(key, (6, LATENT)))
-    log_p = lambda x: np.asarray(jax.nn.log_softmax(state.discriminator.apply({'params': state.d_params}, x)), np.float64)
+    d_loss, _ = game.d_loss(state.discriminator.params, state, {'x': real}, key)
+    g, d = state.generator, state.discriminator
+    fake = g.network.apply({'params': g.params}, jax.random.normal(key, (6, LATENT)))
+    log_p = lambda x: np.asarray(jax.nn.log_softmax(d.network.apply({'params': d.params}, x)), np.float64)
     labels = np.arange(6) % K  # example b from generator b mod k; class K is "real"
     expected = -log_p(real)[:, K].mean() - log_p(fake)[np.arange(6), labels].mean()
     np.testing.assert_allclose(d_loss, expected, rtol=1e-5)
-    g_loss, _ = game.g_loss(state.g_params, state, {'x': real}, key)
+    g_loss, _ = game.g_loss(state.generator.params, state, {'x': real}, key)
     np.testing.assert_allclose(g_loss, -log_p(fake)[:, K].mean(), rtol=1e-5)
 
 
@@ -77,31 +81,32 @@ def test_madgan_trains_under_jit_and_is_built_from_the_config():
     new, metrics = jax.jit(make_train_step(game))(state, {'x': jax.random.normal(jax.random.key(1), (6, 2))},
                                                   jax.random.key(2))
     assert np.isfinite(float(metrics['d_loss'])) and 0 <= float(metrics['d_generator_accuracy']) <= 1
-    config = config_lib.load_config('experiments/configs/mlp_ring8.py:tiny', ['game=madgan', 'madgan_generators=5'])
-    setup = build_game(config, (2,))
+    config = config_lib.load_config('experiments/configs/mlp_ring8.py:tiny', ['game=madgan', 'madgan.generators=5'])
+    setup = build_game(config, RING_SPEC)
     assert (setup.game.num_generators, setup.generator.shared_layers, setup.discriminator.outputs) == (5, 2, 6)
     with pytest.raises(ValueError, match='use --config.model=mlp'):
-        build_game(config_lib.load_config('experiments/configs/dcgan_digits.py:tiny', ['game=madgan']), (16, 16, 1))
+        build_game(config_lib.load_config('experiments/configs/dcgan_digits.py:tiny', ['game=madgan']), DIGITS16)
 
 
 def test_diversity_term_is_the_mean_cosine_similarity_between_generators():
     game, state = _state()
     diverse = MADGANGame(latent_dim=LATENT, num_generators=K, diversity_weight=0.5)
     key = jax.random.key(3)
-    similarity = diverse.generator_similarity(state.g_params, state, key, 6)
+    similarity = diverse.generator_similarity(state.generator.params, state, key, 6)
     # By hand: two shared latents, each through all K generators, compared in D's feature space.
     z = np.repeat(np.asarray(diverse.sample_latents(key, 2)), K, axis=0)
-    fake = state.generator.apply({'params': state.g_params}, z)
-    _, features = state.discriminator.apply({'params': state.d_params}, fake, return_features=True)
+    fake = state.generator.network.apply({'params': state.generator.params}, z)
+    d = state.discriminator
+    _, features = d.network.apply({'params': d.params}, fake, return_features=True)
     f = np.asarray(features, np.float64).reshape(2, K, -1)
     f /= np.linalg.norm(f, axis=-1, keepdims=True)
     pairs = [f[n, i] @ f[n, j] for n in range(2) for i in range(K) for j in range(K) if i != j]
     np.testing.assert_allclose(similarity, np.mean(pairs), rtol=1e-4)
     real = {'x': jax.random.normal(jax.random.key(1), (6, 2))}
-    plain, _ = game.g_loss(state.g_params, state, real, key)
-    with_term, (metrics, _) = diverse.g_loss(state.g_params, state, real, key)
+    plain, _ = game.g_loss(state.generator.params, state, real, key)
+    with_term, (metrics, _, _) = diverse.g_loss(state.generator.params, state, real, key)
     np.testing.assert_allclose(with_term, plain + 0.5 * metrics['generator_similarity'], rtol=1e-5)
     # Descending the term alone pulls the generators' features apart.
-    grads = jax.grad(lambda p: diverse.generator_similarity(p, state, key, 6))(state.g_params)
-    moved = jax.tree.map(lambda p, g: p - 0.5 * g, state.g_params, grads)
+    grads = jax.grad(lambda p: diverse.generator_similarity(p, state, key, 6))(state.generator.params)
+    moved = jax.tree.map(lambda p, g: p - 0.5 * g, state.generator.params, grads)
     assert diverse.generator_similarity(moved, state, key, 6) < similarity

@@ -7,10 +7,10 @@ import pytest
 
 from gans import losses
 from gans.games.gan import AdversarialGame
-from gans.games.replay import ReplayBuffer
+from gans.games.remedies.replay import ReplayBuffer
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
-from gans.state import create_state
-from gans.train import make_train_step
+from gans.engine.state import create_state
+from gans.engine.step import make_train_step
 
 
 def test_mix_draws_the_configured_fraction_and_rotates_the_buffer():
@@ -50,7 +50,7 @@ def test_invalid_settings_are_named():
 
 def test_replay_in_the_jitted_step_keeps_size_and_feeds_d():
     replay = ReplayBuffer(size=24, fraction=0.5)
-    game = AdversarialGame(losses.get_objective('nonsaturating'), latent_dim=4, replay=replay)
+    game = AdversarialGame(latent_dim=4, objective=losses.get_objective('nonsaturating'), replay=replay)
     gen = MLPGenerator(output_shape=(2,), hidden=(8,), tanh_output=False)
     disc = MLPDiscriminator(input_shape=(2,), hidden=(8,))
     state = create_state(gen, disc, optax.sgd(1e-2), optax.sgd(1e-2), jax.random.key(0),
@@ -58,7 +58,7 @@ def test_replay_in_the_jitted_step_keeps_size_and_feeds_d():
     state = state.replace(game_state=game.init_game_state(state, jax.random.key(1)))
     initial = np.asarray(state.game_state['replay']['fakes'])
     # The buffer starts full of the initial generator's samples.
-    expected = gen.apply({'params': state.g_params}, game.sample_latents(jax.random.key(1), 24))
+    expected = gen.apply({'params': state.generator.params}, game.sample_latents(jax.random.key(1), 24))
     np.testing.assert_allclose(initial, expected, rtol=1e-6)
     step = jax.jit(make_train_step(game, d_steps=2))
     batch = {'x': jax.random.normal(jax.random.key(2), (16, 2))}
@@ -69,7 +69,7 @@ def test_replay_in_the_jitted_step_keeps_size_and_feeds_d():
     # 3 steps x 2 D updates x 4 kept fakes = 24 writes: every initial row was replaced.
     assert not np.isin(np.asarray(state.game_state['replay']['fakes']), initial).any()
     # D's loss with replay differs from D's loss on fresh fakes alone (the buffer is used).
-    plain = AdversarialGame(losses.get_objective('nonsaturating'), latent_dim=4)
-    with_replay, _ = game.d_loss(state.d_params, state, {'x': batch['x'][:8]}, jax.random.key(4))
-    without, _ = plain.d_loss(state.d_params, state, {'x': batch['x'][:8]}, jax.random.key(4))
+    plain = AdversarialGame(latent_dim=4, objective=losses.get_objective('nonsaturating'))
+    with_replay, _ = game.d_loss(state.discriminator.params, state, {'x': batch['x'][:8]}, jax.random.key(4))
+    without, _ = plain.d_loss(state.discriminator.params, state, {'x': batch['x'][:8]}, jax.random.key(4))
     assert abs(float(with_replay) - float(without)) > 1e-6

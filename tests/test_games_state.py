@@ -8,16 +8,18 @@ import optax
 import pytest
 
 from gans import config as config_lib
-from gans import losses, sharding
-from gans.checkpoint import Checkpointer
+from gans import losses
+from gans.engine import sharding
+from gans.engine.checkpoint import Checkpointer
 from gans.data import DatasetSpec
 from gans.games import build_game
 from gans.games.began import BEGANGame
 from gans.games.gan import AdversarialGame
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
-from gans.sharding import make_mesh
-from gans.state import create_state
-from gans.train import build_experiment, make_train_step
+from gans.engine.sharding import make_mesh
+from gans.engine.state import create_state
+from gans.engine.experiment import build_experiment
+from gans.engine.step import make_train_step
 
 RING8 = 'experiments/configs/mlp_ring8.py:tiny'
 RING_SPEC = DatasetSpec(name='ring8', kind='points', shape=(2,), num_classes=8, num_examples={'train': 100_000})
@@ -31,10 +33,10 @@ class CountingGame(AdversarialGame):
         return {'updates': jnp.zeros((), jnp.int32), 'loss_sum': jnp.zeros(())}
 
     def d_loss(self, d_params, state, batch, key):
-        loss, (metrics, stats, game_state) = super().d_loss(d_params, state, batch, key)
-        game_state = {'updates': game_state['updates'] + 1,
-                      'loss_sum': game_state['loss_sum'] + jax.lax.stop_gradient(loss)}
-        return loss, (metrics, stats, game_state)
+        loss, aux = super().d_loss(d_params, state, batch, key)
+        game_state = {'updates': aux.game_state['updates'] + 1,
+                      'loss_sum': aux.game_state['loss_sum'] + jax.lax.stop_gradient(loss)}
+        return loss, aux._replace(game_state=game_state)
 
 
 def _state(game):
@@ -46,7 +48,7 @@ def _state(game):
 
 
 def test_state_defaults_to_an_empty_game_state():
-    game = AdversarialGame(losses.get_objective('nonsaturating'), latent_dim=4)
+    game = AdversarialGame(latent_dim=4, objective=losses.get_objective('nonsaturating'))
     gen = MLPGenerator(output_shape=(2,), hidden=(8,), tanh_output=False)
     disc = MLPDiscriminator(input_shape=(2,), hidden=(8,))
     state = create_state(gen, disc, optax.sgd(1e-2), optax.sgd(1e-2), jax.random.key(0),
@@ -57,7 +59,7 @@ def test_state_defaults_to_an_empty_game_state():
 
 
 def test_game_state_is_threaded_through_every_d_update():
-    game = CountingGame(losses.get_objective('nonsaturating'), latent_dim=4)
+    game = CountingGame(latent_dim=4, objective=losses.get_objective('nonsaturating'))
     state = _state(game)
     real = jax.random.normal(jax.random.key(2), (3 * 8, 2))
     step = jax.jit(make_train_step(game, d_steps=3))
@@ -71,23 +73,27 @@ def test_game_state_is_threaded_through_every_d_update():
 
 def test_registry_selects_the_game_and_lists_valid_names():
     config = config_lib.load_config(RING8)
-    assert isinstance(build_game(config, (2,)).game, AdversarialGame)
-    config.game = 'began'
-    assert isinstance(build_game(config, (2,)).game, BEGANGame)
+    assert isinstance(build_game(config, RING_SPEC).game, AdversarialGame)
+    # Selecting another game brings its config section (config.began) with it.
+    assert isinstance(build_game(config_lib.load_config(RING8, ['game=began']), RING_SPEC).game, BEGANGame)
     config.game = 'wgan'
     with pytest.raises(ValueError, match=r"unknown game 'wgan'; valid games: \['acgan', 'began', .*'madgan'"):
-        build_game(config, (2,))
-    config = config_lib.load_config(RING8, ['loss=began'])
+        build_game(config, RING_SPEC)
+    config = config_lib.load_config(RING8, ['gan.loss=began'])
     with pytest.raises(ValueError, match='config.game=began'):
-        build_game(config, (2,))
-    config = config_lib.load_config(RING8, ['game=began', 'unroll_steps=2'])
-    with pytest.raises(ValueError, match=r"does not take \['unroll_steps'\]"):
-        build_game(config, (2,))
+        build_game(config, RING_SPEC)
+    # The gan remedies live in config.gan now, which a began config does not have: setting one is
+    # a config error, and the discriminator options of game gan are refused by began's builder.
+    with pytest.raises(ValueError, match=r"unknown config field 'gan.unroll_steps'"):
+        config_lib.load_config(RING8, ['game=began', 'gan.unroll_steps=2'])
+    config = config_lib.load_config(RING8, ['game=began', 'discriminator.pack=2'])
+    with pytest.raises(ValueError, match=r"does not take \['discriminator.pack'\]"):
+        build_game(config, RING_SPEC)
 
 
 def test_checkpoint_round_trips_the_game_state(tmp_path):
     """BEGAN's k and a replay buffer come back from a checkpoint with the rest of the state."""
-    config = config_lib.load_config(RING8, ['replay_size=16'])
+    config = config_lib.load_config(RING8, ['gan.replay_size=16'])
     experiment = build_experiment(config, RING_SPEC, make_mesh(1))
     state = experiment.state
     state = state.replace(game_state={'replay': {**state.game_state['replay'], 'next': jnp.asarray(5, jnp.int32)}})
@@ -101,7 +107,8 @@ def test_checkpoint_round_trips_the_game_state(tmp_path):
     np.testing.assert_array_equal(restored.game_state['replay']['fakes'], state.game_state['replay']['fakes'])
 
 
-@pytest.mark.parametrize('overrides', [['replay_size=64', 'd_batch_features=stddev', 'pack=2', 'unroll_steps=2'],
+@pytest.mark.parametrize('overrides', [['gan.replay_size=64', 'discriminator.batch_features=stddev',
+                                        'discriminator.pack=2', 'gan.unroll_steps=2'],
                                        ['game=began']])
 def test_games_sharded_over_8_devices_match_one_device(overrides):
     """Game state, batch-level D features, packing and the unroll see the global batch under the mesh."""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from gans import sharding
+from gans.engine import sharding
 from gans.metrics import inception, inception_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

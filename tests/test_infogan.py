@@ -9,16 +9,20 @@ import pytest
 
 from gans import cli
 from gans import config as config_lib
+from gans import data
 from gans.games import build_game
+from gans.games.base import GENERATOR_INPUTS
 from gans.games.infogan import InfoGANGame, categorical_information_bound, gaussian_information_bound
 from gans.losses import get_objective
 from gans.models.conditional import InfoDiscriminator, InfoGenerator
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
-from gans.state import create_state
-from gans.train import make_init, make_train_step
+from gans.engine.state import create_state
+from gans.engine.experiment import make_init
+from gans.engine.step import make_train_step
 
 CATEGORIES, CONTINUOUS, LATENT = 5, 2, 3
 INFOGAN = 'experiments/configs/infogan_digits.py'
+DIGITS16 = data.dataset_spec('digits', image_size=16)
 
 
 def test_categorical_bound_is_the_code_entropy_minus_the_cross_entropy():
@@ -68,7 +72,8 @@ def test_info_generator_is_the_base_on_z_one_hot_code_and_continuous_codes():
     out = np.asarray(state.generate(latents))
     base_in = jnp.concatenate([latents['z'], jax.nn.one_hot(latents['codes'], CATEGORIES),
                                latents['continuous_codes']], -1)
-    np.testing.assert_allclose(out, state.generator.base.apply({'params': state.g_params['base']}, base_in),
+    g = state.generator
+    np.testing.assert_allclose(out, g.network.base.apply({'params': g.params['base']}, base_in),
                                rtol=1e-6, atol=1e-6)
     # Same z, different codes: different outputs.
     assert len(np.unique(np.round(out[:, 0], 5))) == CATEGORIES
@@ -83,9 +88,10 @@ def test_losses_subtract_lambda_times_the_bounds_from_both_players():
     game, state = _setup(info_weight, continuous_weight)
     num = 8
     latents = game.sample_latents(jax.random.key(4), num)
-    batch = {'x': jax.random.normal(jax.random.key(5), (num, 2)), 'latents': latents}
-    fake = state.generator.apply({'params': state.g_params}, **latents)
-    d = lambda x: state.discriminator.apply({'params': state.d_params}, x)
+    batch = {'x': jax.random.normal(jax.random.key(5), (num, 2)), GENERATOR_INPUTS: latents}
+    g, disc = state.generator, state.discriminator
+    fake = g.network.apply({'params': g.params}, **latents)
+    d = lambda x: disc.network.apply({'params': disc.params}, x)
     (real_logits, _, _), (fake_logits, code_logits, means) = d(batch['x']), d(fake)
     log_q = np.asarray(jax.nn.log_softmax(code_logits), np.float64)
     l_cat = math.log(CATEGORIES) + log_q[np.arange(num), np.asarray(latents['codes'])].mean()
@@ -93,47 +99,47 @@ def test_losses_subtract_lambda_times_the_bounds_from_both_players():
     l_cont = CONTINUOUS * (math.log(2) - 0.5 * math.log(2 * math.pi)) - 0.5 * ((c - mu) ** 2).mean(0).sum()
     information = info_weight * (l_cat + continuous_weight * l_cont)
     log_sigmoid = lambda x: -np.logaddexp(0.0, -np.asarray(x, np.float64))
-    d_loss, (metrics, _, _) = jax.jit(game.d_loss)(state.d_params, state, batch, jax.random.key(6))
+    d_loss, (metrics, _, _) = jax.jit(game.d_loss)(state.discriminator.params, state, batch, jax.random.key(6))
     np.testing.assert_allclose(d_loss, -log_sigmoid(real_logits).mean() - log_sigmoid(-fake_logits).mean()
                                - information, rtol=1e-5)
     np.testing.assert_allclose(metrics['info_categorical'], l_cat, rtol=1e-5)
-    g_loss, _ = jax.jit(game.g_loss)(state.g_params, state, batch, jax.random.key(7))
+    g_loss, _ = jax.jit(game.g_loss)(state.generator.params, state, batch, jax.random.key(7))
     np.testing.assert_allclose(g_loss, -log_sigmoid(fake_logits).mean() - information, rtol=1e-5)
     # Q's parameters are D's, and D's loss moves them.
-    grads = jax.jit(jax.grad(lambda p: game.d_loss(p, state, batch, jax.random.key(6))[0]))(state.d_params)
+    grads = jax.jit(jax.grad(lambda p: game.d_loss(p, state, batch, jax.random.key(6))[0]))(state.discriminator.params)
     assert float(jnp.abs(grads['q_categorical']['kernel']).max()) > 0
 
 
 def _mlp_config(overrides=()):
-    config = config_lib.load_config(f'{INFOGAN}:tiny', list(overrides))
-    config.model, config.hidden = 'mlp', (16,)
-    return config
+    return config_lib.load_config(f'{INFOGAN}:tiny', ['model=mlp', 'generator.hidden=(16,)',
+                                                      'discriminator.hidden=(16,)', *overrides])
 
 
 def test_the_engine_step_trains_infogan_and_its_q_head():
     config = _mlp_config()
-    init, game = make_init(config, (16, 16, 1))
+    init, game = make_init(config, DIGITS16)
     state = jax.jit(init)(jax.random.key(0))
-    assert set(state.d_params) == {'base', 'q_hidden', 'q_categorical', 'q_continuous'}
+    assert set(state.discriminator.params) == {'base', 'q_hidden', 'q_categorical', 'q_continuous'}
     batch = {'x': jax.random.uniform(jax.random.key(1), (16, 16, 16, 1), minval=-1, maxval=1)}  # no labels
     new, metrics = jax.jit(make_train_step(game))(state, batch, jax.random.key(2))
     assert {'info_categorical', 'info_continuous', 'q_code_accuracy'} <= set(metrics)
     assert all(np.isfinite(float(v)) for v in metrics.values())
-    assert float(jnp.abs(new.d_params['q_categorical']['kernel'] - state.d_params['q_categorical']['kernel']).max()) > 0
+    assert float(jnp.abs(new.discriminator.params['q_categorical']['kernel']
+                         - state.discriminator.params['q_categorical']['kernel']).max()) > 0
 
 
 @pytest.mark.parametrize('overrides, message', [
-    (['info_categorical=1'], 'info_categorical must be an integer >= 2'),
-    (['info_continuous=-1'], 'info_continuous must be a non-negative integer'),
+    (['infogan.categorical=1'], 'infogan.categorical must be an integer >= 2'),
+    (['infogan.continuous=-1'], 'infogan.continuous must be a non-negative integer'),
     (['game=vaegan_typo'], 'unknown game'),
 ])
 def test_bad_infogan_configs_say_what_is_wrong(overrides, message):
     with pytest.raises(ValueError, match=message):
-        build_game(config_lib.load_config(f'{INFOGAN}:tiny', overrides), (16, 16, 1))
+        build_game(config_lib.load_config(f'{INFOGAN}:tiny', overrides), DIGITS16)
 
 
 def test_without_continuous_codes_the_generator_takes_only_z_and_the_code():
-    setup = build_game(_mlp_config(['info_continuous=0']), (16, 16, 1))
+    setup = build_game(_mlp_config(['infogan.continuous=0']), DIGITS16)
     latents = setup.game.sample_latents(jax.random.key(0), 3)
     assert sorted(latents) == ['codes', 'z']
     variables = setup.generator.init(jax.random.key(1), **latents)

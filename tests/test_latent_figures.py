@@ -4,15 +4,17 @@ import numpy as np
 import pytest
 
 from gans import config as config_lib
-from gans import latent_figures
-from gans.train import init_key, make_init
+from gans import data
+from gans.inference import latent_figures
+from gans.engine.experiment import init_key, make_init
 
 DCGAN = 'experiments/configs/dcgan_digits.py:tiny'
+DIGITS16 = data.dataset_spec('digits', image_size=16)
 
 
 def _state_and_game(overrides=()):
     config = config_lib.load_config(DCGAN, list(overrides))
-    init, game = make_init(config, (16, 16, 1))
+    init, game = make_init(config, DIGITS16)
     return jax.jit(init)(init_key(config)), game
 
 
@@ -23,7 +25,7 @@ def test_interpolation_grid_has_rows_by_steps_images():
 
 
 def test_manifold_needs_a_two_dimensional_latent():
-    state, game = _state_and_game(['latent_dim=2'])
+    state, game = _state_and_game(['gan.latent_dim=2'])
     image = latent_figures.manifold(state, game.sample_latents, jax.random.key(0), size=4)
     assert image.shape == (4 * 17 + 1, 4 * 17 + 1, 1)
     # Neighbouring grid cells decode different latents, so the tiles differ.

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gans import latent_space
+from gans.inference import latent_space
 
 
 def test_slerp_keeps_the_norm_and_halves_the_angle():

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gans.models.layers import Conv2D, ConvTranspose2D, conv_2d, conv_transpose_2d
+from gans.models.ops.convolution import Conv2D, ConvTranspose2D, conv_2d, conv_transpose_2d
 
 # (input size, kernel, stride, padding): DCGAN's layers first, then uneven cases where the
 # strided window leaves rows unused or the output is cropped.

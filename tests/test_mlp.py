@@ -42,7 +42,8 @@ def test_generator_batch_norm_normalises_hidden_units_over_the_batch():
 
 def test_pacgans_networks_from_the_grid_configs_overrides():
     cfg = config_lib.load_config('experiments/configs/mlp_grid25.py', [
-        'latent_dim=2', 'g_hidden=(400,400,400,400)', 'g_batch_norm=True', 'd_hidden=(200,200,200)', 'd_maxout=5'])
+        'gan.latent_dim=2', 'generator.hidden=(400,400,400,400)', 'generator.batch_norm=True',
+        'discriminator.hidden=(200,200,200)', 'discriminator.maxout=5'])
     gen, disc = models.build_models(cfg, (2,))
-    assert gen.hidden == (400,) * 4 and gen.batch_norm and cfg.latent_dim == 2
+    assert gen.hidden == (400,) * 4 and gen.batch_norm and cfg.gan.latent_dim == 2
     assert disc.hidden == (200,) * 3 and disc.maxout == 5

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from gans import config as config_lib
-from gans import data, distributed, loop, sharding
-from gans.checkpoint import Checkpointer
-from gans.train import build_experiment
+from gans import data
+from gans.engine import distributed, loop, sharding
+from gans.engine.checkpoint import Checkpointer
+from gans.engine.experiment import build_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DCGAN = 'experiments/configs/dcgan_digits.py:tiny'

@@ -247,16 +247,22 @@ def test_composed_chain_under_jit_matches_eager():
     assert jax.tree.structure(optim.ema_params(jitted_state)) == jax.tree.structure(params)
 
 
+def _game_setup():
+    """The setup of a game that brings no transforms of its own: both players get config.optim's Adam."""
+    from gans.games import GameSetup
+    return GameSetup(game=None, generator=None, discriminator=None)
+
+
 @pytest.mark.parametrize('schedule', ['constant', 'cosine', 'linear'])
 def test_config_learning_rate_schedules_span_each_players_updates(schedule):
     """Adam's first steps on a constant gradient move each weight by the learning rate, so the
     per-update moves trace the schedule: G's over num_steps, D's over num_steps * d_steps."""
     from gans import config as config_lib
-    from gans.train import build_optimizers
+    from gans.engine.experiment import build_optimizers
     cfg = config_lib.base_config()
     cfg.num_steps, cfg.optim.d_steps, cfg.optim.g_lr, cfg.optim.d_lr = 4, 2, 1e-2, 2e-2
     cfg.optim.lr_schedule, cfg.optim.lr_final_fraction = schedule, 0.1
-    for tx, peak, updates in zip(build_optimizers(cfg), (1e-2, 2e-2), (4, 8)):
+    for tx, peak, updates in zip(build_optimizers(cfg, _game_setup()), (1e-2, 2e-2), (4, 8)):
         params = {'w': jnp.zeros(())}
         state, moves = tx.init(params), []
         update = jax.jit(tx.update)
@@ -274,8 +280,8 @@ def test_config_learning_rate_schedules_span_each_players_updates(schedule):
 
 def test_unknown_learning_rate_schedule_names_the_valid_ones():
     from gans import config as config_lib
-    from gans.train import build_optimizers
+    from gans.engine.experiment import build_optimizers
     cfg = config_lib.base_config()
     cfg.optim.lr_schedule = 'exponential'
     with pytest.raises(ValueError, match="unknown optim.lr_schedule 'exponential'.*cosine"):
-        build_optimizers(cfg)
+        build_optimizers(cfg, _game_setup())

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from gans import config as config_lib
-from gans import data, models, sampling, sharding
+from gans import data, models
+from gans.engine import sharding
+from gans.engine.experiment import build_experiment, train_key
+from gans.inference import sampling
 from gans.metrics import digits_classifier
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
-from gans.train import build_experiment, train_key
 
 DCGAN = 'experiments/configs/dcgan_digits.py'
 
@@ -82,8 +84,9 @@ STEPS = 200
 def bf16_run(data_dir):
     """STEPS bf16 steps of a narrow 32x32 DCGAN on digits (one device): (game, initial state,
     final state, every step's losses)."""
-    config = config_lib.load_config(DCGAN, ['compute_dtype=bfloat16', 'g_width=16', 'd_width=16', 'batch_size=32',
-                                            'latent_dim=32', f'num_steps={STEPS}', 'num_devices=1'])
+    config = config_lib.load_config(DCGAN, ['compute_dtype=bfloat16', 'generator.width=16', 'discriminator.width=16',
+                                            'batch_size=32', 'gan.latent_dim=32', f'num_steps={STEPS}',
+                                            'num_devices=1'])
     spec = data.dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
     experiment = build_experiment(config, spec, sharding.make_mesh(1))
     initial = jax.device_get(experiment.state)  # the step donates its state
@@ -99,12 +102,13 @@ def bf16_run(data_dir):
 def test_bfloat16_run_keeps_float32_parameters_and_optimizer_state(bf16_run):
     _, initial, state, losses = bf16_run
     assert np.all(np.isfinite(losses))
-    for tree in (state.g_params, state.d_params, state.g_opt_state, state.d_opt_state, state.g_batch_stats,
-                 state.d_batch_stats, state.ema_params):
+    for tree in (state.generator.params, state.discriminator.params, state.generator.opt_state,
+                 state.discriminator.opt_state, state.generator.model_state['batch_stats'],
+                 state.discriminator.model_state['batch_stats'], state.generator.ema_params):
         # Adam's step count is the one integer; every other leaf is float32.
         assert _dtypes(tree) <= {'float32', 'int32'}, _dtypes(tree)
         assert 'float32' in _dtypes(tree)
-    assert int(state.step) == STEPS and _dtypes(initial.g_params) == {'float32'}
+    assert int(state.step) == STEPS and _dtypes(initial.generator.params) == {'float32'}
 
 
 def test_bfloat16_run_learns_to_draw_digits(bf16_run):

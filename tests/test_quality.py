@@ -3,8 +3,9 @@ import jax
 import pytest
 
 from gans import config as config_lib
-from gans import games, sampling
-from gans.loop import train
+from gans import data, games
+from gans.inference import sampling
+from gans.engine.loop import train
 from gans.metrics import digits_classifier
 
 
@@ -16,7 +17,7 @@ def test_short_dcgan_run_draws_all_ten_recognisable_digits(tmp_path, data_dir):
                                      # (40 s) on a loaded 2-core machine over thousands of steps.
                                      'num_devices=1'])
     state = train(config, str(tmp_path))
-    game = games.build_game(config, (32, 32, 1)).game
+    game = games.build_game(config, data.config_spec(config)).game
     images = sampling.sample_outputs(state, game.sample_latents, jax.random.key(0), 500)
     params = digits_classifier.load_params()
     result = digits_classifier.report(digits_classifier.predict(params, images))

@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from gans import cli, reconstruction, sampling
-from gans.inference import load_trained_state
+from gans import cli
+from gans.inference import reconstruction, sampling
+from gans.inference.runs import load_trained_state
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gans.state import create_state
+from gans.engine.state import create_state
 
 VAE = 'experiments/configs/vae_digits.py'
 
@@ -49,7 +50,7 @@ def test_sample_draws_from_the_prior(vae_run, vae_state, tmp_path):
     # The same images by hand: z ~ N(0, I) as sample_batches draws it, decoded to mean images.
     state, _ = vae_state
     z = jax.random.normal(jax.random.split(jax.random.fold_in(jax.random.key(3), 0))[0], (12, 4))
-    logits = state.generator.apply({'params': state.ema_params}, z, method='decode')
+    logits = state.generator.network.apply({'params': state.generator.ema_params}, z, method='decode')
     np.testing.assert_array_equal(images, sampling.to_uint8(2 * jax.nn.sigmoid(logits) - 1))
 
 
@@ -88,10 +89,10 @@ def test_heldout_terms_match_an_independent_computation(vae_state):
     state, config = vae_state
     result = reconstruction.heldout_elbo(state, config, posterior_samples=4)
     x, _ = _test_split(config)
-    variables = {'params': state.ema_params}
-    decode = jax.jit(lambda z: state.generator.apply(variables, z, method='decode'))
+    variables, vae = {'params': state.generator.ema_params}, state.generator.network
+    decode = jax.jit(lambda z: vae.apply(variables, z, method='decode'))
     mean, log_var = (np.asarray(a, np.float64) for a in
-                     jax.jit(lambda x: state.generator.apply(variables, x, method='encode'))(jnp.asarray(x)))
+                     jax.jit(lambda x: vae.apply(variables, x, method='encode'))(jnp.asarray(x)))
     kl = 0.5 * (np.exp(log_var) + mean ** 2 - 1 - log_var).sum(1)
     np.testing.assert_allclose(result['kl'], kl.mean(), rtol=1e-4)
     # -E_q log p(x|z), by numpy with scipy's Bernoulli entropy for the floor and 16 fresh samples.

@@ -7,14 +7,17 @@ import pytest
 
 from gans import config as config_lib
 from gans import losses
+from gans import data
 from gans.games import build_game
 from gans.games.gan import AdversarialGame
 from gans.models.minibatch import MinibatchDiscrimination, MinibatchStdDev, pack
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
-from gans.state import create_state
-from gans.train import make_train_step
+from gans.engine.state import create_state
+from gans.engine.step import make_train_step
 
 RING8 = 'experiments/configs/mlp_ring8.py:tiny'
+RING_SPEC = data.dataset_spec('ring8')
+DIGITS16 = data.dataset_spec('digits', image_size=16)
 
 
 def _minibatch_features(x, num_kernels=5, kernel_dim=3):
@@ -74,13 +77,13 @@ def test_pack_of_one_keeps_the_discriminator_and_the_objective():
     params = plain.init(jax.random.key(1), x)
     assert jax.tree.structure(params) == jax.tree.structure(packed.init(jax.random.key(1), x))
     np.testing.assert_array_equal(plain.apply(params, x), packed.apply(params, x))
-    game = AdversarialGame(losses.get_objective('nonsaturating'), latent_dim=3)
+    game = AdversarialGame(latent_dim=3, objective=losses.get_objective('nonsaturating'))
     gen = MLPGenerator(output_shape=(2,), hidden=(8,), tanh_output=False)
     values = []
     for disc in (plain, packed):
         state = create_state(gen, disc, optax.sgd(0.1), optax.sgd(0.1), jax.random.key(2),
                              jnp.zeros((1, 3)), jnp.zeros((1, 2)))
-        values.append(float(game.d_loss(state.d_params, state, {'x': x}, jax.random.key(3))[0]))
+        values.append(float(game.d_loss(state.discriminator.params, state, {'x': x}, jax.random.key(3))[0]))
     assert values[0] == values[1]
 
 
@@ -98,20 +101,22 @@ def test_packing_judges_m_concatenated_examples():
 
 
 def test_config_switches_build_the_remedies_and_reject_bad_values():
-    config = config_lib.load_config(RING8, ['d_batch_features=minibatch', 'pack=2', 'minibatch_kernels=4'])
-    disc = build_game(config, (2,)).discriminator
+    config = config_lib.load_config(RING8, ['discriminator.batch_features=minibatch', 'discriminator.pack=2',
+                                            'discriminator.minibatch_kernels=4'])
+    disc = build_game(config, RING_SPEC).discriminator
     assert (disc.batch_features, disc.pack, disc.minibatch_kernels) == ('minibatch', 2, 4)
-    with pytest.raises(ValueError, match=r"unknown d_batch_features 'mbd'; valid: \['none', 'minibatch', 'stddev'\]"):
-        build_game(config_lib.load_config(RING8, ['d_batch_features=mbd']), (2,))
+    with pytest.raises(ValueError, match=r"unknown discriminator.batch_features 'mbd'; "
+                                         r"valid: \['none', 'minibatch', 'stddev'\]"):
+        build_game(config_lib.load_config(RING8, ['discriminator.batch_features=mbd']), RING_SPEC)
     with pytest.raises(ValueError, match='batch_size 32 does not split into packs of 3'):
-        build_game(config_lib.load_config(RING8, ['pack=3']), (2,))
-    dcgan = config_lib.load_config('experiments/configs/dcgan_digits.py:tiny', ['pack=2'])
-    assert build_game(dcgan, (16, 16, 1)).discriminator.pack == 2  # dcgan D takes them too
+        build_game(config_lib.load_config(RING8, ['discriminator.pack=3']), RING_SPEC)
+    dcgan = config_lib.load_config('experiments/configs/dcgan_digits.py:tiny', ['discriminator.pack=2'])
+    assert build_game(dcgan, DIGITS16).discriminator.pack == 2  # dcgan D takes them too
 
 
 @pytest.mark.parametrize('features, pack_size', [('minibatch', 1), ('stddev', 2)])
 def test_remedy_discriminators_train_under_jit(features, pack_size):
-    game = AdversarialGame(losses.get_objective('nonsaturating'), latent_dim=3)
+    game = AdversarialGame(latent_dim=3, objective=losses.get_objective('nonsaturating'))
     gen = MLPGenerator(output_shape=(2,), hidden=(8,), tanh_output=False)
     disc = MLPDiscriminator(input_shape=(2,), hidden=(8,), pack=pack_size, batch_features=features,
                             minibatch_kernels=4, minibatch_kernel_dim=3)
@@ -120,5 +125,6 @@ def test_remedy_discriminators_train_under_jit(features, pack_size):
     step = jax.jit(make_train_step(game))
     new, metrics = step(state, {'x': jax.random.normal(jax.random.key(1), (8, 2))}, jax.random.key(2))
     assert np.isfinite(float(metrics['d_loss'])) and np.isfinite(float(metrics['g_loss']))
-    moved = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(new.d_params), jax.tree.leaves(state.d_params))]
+    moved = [float(jnp.abs(a - b).max())
+             for a, b in zip(jax.tree.leaves(new.discriminator.params), jax.tree.leaves(state.discriminator.params))]
     assert min(moved) > 0  # every D parameter, the layer's kernel included, got a gradient

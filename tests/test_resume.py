@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gans import config as config_lib
-from gans.loop import train
+from gans.engine.loop import train
 
 DCGAN = 'experiments/configs/dcgan_digits.py:tiny'
 RING = 'experiments/configs/mlp_ring8.py:tiny'
@@ -84,7 +84,7 @@ def test_resume_on_another_number_of_devices(ring_runs, num_devices):
     workdir = str(root / f'devices{num_devices}')
     shutil.copytree(root / 'half', workdir)
     resumed = train(_config(RING, 2 * N, num_devices), workdir)
-    assert jax.tree.leaves(resumed.g_params)[0].sharding.mesh.size == num_devices
+    assert jax.tree.leaves(resumed.generator.params)[0].sharding.mesh.size == num_devices
     for (path, a), (_, b) in zip(_arrays(full), _arrays(resumed), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, err_msg=jax.tree_util.keystr(path))
     assert [line['step'] for line in _curve(workdir)] == list(range(1, 2 * N + 1))

@@ -5,12 +5,14 @@ import numpy as np
 import optax
 import pytest
 
-from gans import losses, optim, sharding
+from gans import losses, optim
+from gans.engine import sharding
+from gans.engine.state import create_state
+from gans.engine.step import jit_train_step, make_train_step, split_for_d_steps
+from gans.games.base import GENERATOR_INPUTS
 from gans.games.gan import AdversarialGame
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
-from gans.state import create_state
-from gans.train import jit_train_step, make_train_step, split_for_d_steps
 
 LATENT = 8
 
@@ -27,7 +29,7 @@ def _dcgan_state(mesh, lr=2e-4):
 def _run(num_devices, steps, d_steps=1, simultaneous=False):
     mesh = sharding.make_mesh(num_devices)
     state = _dcgan_state(mesh)
-    game = AdversarialGame(losses.get_objective('nonsaturating'), latent_dim=LATENT)
+    game = AdversarialGame(latent_dim=LATENT, objective=losses.get_objective('nonsaturating'))
     step = jit_train_step(make_train_step(game, d_steps=d_steps, simultaneous=simultaneous), mesh)
     key = sharding.replicate(jax.random.key(1), mesh)
     rng = np.random.default_rng(0)
@@ -56,14 +58,16 @@ def test_sharded_steps_match_single_device(single_and_sharded):
     steps we allow 1e-5 absolute on parameters of scale ~0.02-1.
     """
     (single, single_metrics), (sharded, sharded_metrics) = single_and_sharded
-    assert _max_abs_diff(single.g_params, sharded.g_params) < 1e-5
-    assert _max_abs_diff(single.d_params, sharded.d_params) < 1e-5
-    assert _max_abs_diff(single.d_batch_stats, sharded.d_batch_stats) < 1e-5
-    assert _max_abs_diff(single.g_batch_stats, sharded.g_batch_stats) < 1e-5
+    assert _max_abs_diff(single.generator.params, sharded.generator.params) < 1e-5
+    assert _max_abs_diff(single.discriminator.params, sharded.discriminator.params) < 1e-5
+    assert _max_abs_diff(single.discriminator.model_state['batch_stats'],
+                         sharded.discriminator.model_state['batch_stats']) < 1e-5
+    assert _max_abs_diff(single.generator.model_state['batch_stats'],
+                         sharded.generator.model_state['batch_stats']) < 1e-5
     for a, b in zip(single_metrics, sharded_metrics):
         np.testing.assert_allclose(a['d_loss'], b['d_loss'], rtol=1e-5)
     # The parameters did move, so the comparison is not between two initial states.
-    assert _max_abs_diff(single.g_params, _dcgan_state(sharding.make_mesh(1)).g_params) > 1e-4
+    assert _max_abs_diff(single.generator.params, _dcgan_state(sharding.make_mesh(1)).generator.params) > 1e-4
 
 
 def test_batch_norm_uses_global_batch_statistics():
@@ -99,7 +103,11 @@ def _mlp_setup(d_lr=1e-2, g_lr=1e-2):
     disc = MLPDiscriminator(input_shape=(2,), hidden=(16,))
     state = create_state(gen, disc, optax.sgd(g_lr), optax.sgd(d_lr), jax.random.key(0),
                          jnp.zeros((1, 4)), jnp.zeros((1, 2)))
-    return state, AdversarialGame(losses.get_objective('nonsaturating'), latent_dim=4)
+    return state, AdversarialGame(latent_dim=4, objective=losses.get_objective('nonsaturating'))
+
+
+def _with_d_params(state, d_params):
+    return state.replace(discriminator=state.discriminator.replace(params=d_params))
 
 
 def test_k_discriminator_steps_take_k_updates_on_fresh_batches():
@@ -112,16 +120,16 @@ def test_k_discriminator_steps_take_k_updates_on_fresh_batches():
     d_keys = jax.random.split(jax.random.fold_in(step_key, 0), 3)
     # The step draws D's fakes' latents for all three slices at once (purpose 2), split like real.
     latents = game.sample_latents(jax.random.fold_in(step_key, 2), 3 * 8)
-    d_params = state.d_params
+    d_params = state.discriminator.params
     for i in range(3):
-        grads, _ = jax.grad(game.d_loss, has_aux=True)(d_params, state.replace(d_params=d_params),
-                                                        {'x': real[i::3], 'latents': latents[i::3]}, d_keys[i])
+        grads, _ = jax.grad(game.d_loss, has_aux=True)(d_params, _with_d_params(state, d_params),
+                                                        {'x': real[i::3], GENERATOR_INPUTS: latents[i::3]}, d_keys[i])
         d_params = jax.tree.map(lambda p, g: p - 1e-2 * g, d_params, grads)
-    assert _max_abs_diff(new.d_params, d_params) < 1e-6
-    g_grads, _ = jax.grad(game.g_loss, has_aux=True)(state.g_params, state.replace(d_params=d_params),
+    assert _max_abs_diff(new.discriminator.params, d_params) < 1e-6
+    g_grads, _ = jax.grad(game.g_loss, has_aux=True)(state.generator.params, _with_d_params(state, d_params),
                                                       {'x': real[0::3]}, jax.random.fold_in(step_key, 1))
-    g_params = jax.tree.map(lambda p, g: p - 1e-2 * g, state.g_params, g_grads)
-    assert _max_abs_diff(new.g_params, g_params) < 1e-6
+    g_params = jax.tree.map(lambda p, g: p - 1e-2 * g, state.generator.params, g_grads)
+    assert _max_abs_diff(new.generator.params, g_params) < 1e-6
 
 
 def test_simultaneous_update_uses_pre_update_discriminator():
@@ -129,13 +137,13 @@ def test_simultaneous_update_uses_pre_update_discriminator():
     batch = {'x': jax.random.normal(jax.random.key(2), (8, 2))}
     key = jax.random.key(3)
     g_key = jax.random.fold_in(jax.random.fold_in(key, 0), 1)
-    g_grads, _ = jax.grad(game.g_loss, has_aux=True)(state.g_params, state, batch, g_key)
-    expected = jax.tree.map(lambda p, g: p - 1e-2 * g, state.g_params, g_grads)
+    g_grads, _ = jax.grad(game.g_loss, has_aux=True)(state.generator.params, state, batch, g_key)
+    expected = jax.tree.map(lambda p, g: p - 1e-2 * g, state.generator.params, g_grads)
     simultaneous, _ = jax.jit(make_train_step(game, simultaneous=True))(state, batch, key)
     alternating, _ = jax.jit(make_train_step(game, simultaneous=False))(state, batch, key)
-    assert _max_abs_diff(simultaneous.g_params, expected) < 1e-6
-    assert _max_abs_diff(alternating.g_params, expected) > 1e-5
-    assert _max_abs_diff(simultaneous.d_params, alternating.d_params) < 1e-6
+    assert _max_abs_diff(simultaneous.generator.params, expected) < 1e-6
+    assert _max_abs_diff(alternating.generator.params, expected) > 1e-5
+    assert _max_abs_diff(simultaneous.discriminator.params, alternating.discriminator.params) < 1e-6
 
 
 def test_step_counts_and_keys_differ_per_step():

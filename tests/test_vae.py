@@ -10,15 +10,16 @@ import optax
 import pytest
 from scipy import stats
 
-from gans import elbo, losses
+from gans import data, elbo, losses
 from gans.config import base_config
 from gans.games import build_game
+from gans.games.base import GENERATOR_INPUTS
 from gans.games.vae import VAEGANGame, VAEGame, bound_terms, feature_reconstruction
-from gans.inference import write_samples
-from gans.loop import make_data_iterator
+from gans.inference.runs import write_samples
+from gans.engine.loop import make_data_iterator
 from gans.models.vae import VAE, ConvDecoder, ConvEncoder, IdleDiscriminator, MLPDecoder, MLPEncoder
-from gans.state import create_state
-from gans.train import make_train_step
+from gans.engine.state import create_state
+from gans.engine.step import make_train_step
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,7 +83,7 @@ def test_gaussian_log_likelihood_against_scipy_with_shared_and_per_pixel_scales(
     expected = stats.norm.logpdf(x, mean, scales).reshape(3, -1).sum(1)
     np.testing.assert_allclose(elbo.gaussian_log_likelihood(mean, x, np.log(scales)), expected, rtol=1e-5)
     np.testing.assert_allclose(elbo.log_likelihood('gaussian', mean, x, np.log(scales)), expected, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"unknown vae_decoder 'laplace'; valid: \['bernoulli', 'gaussian'\]"):
+    with pytest.raises(ValueError, match=r"unknown decoder 'laplace' .*; valid: \['bernoulli', 'gaussian'\]"):
         elbo.log_likelihood('laplace', mean, x)
 
 
@@ -176,20 +177,26 @@ def test_init_creates_encoder_and_decoder_and_calling_decodes_to_images():
     assert variables['params']['encoder']['heads']['mean']['kernel'].shape == (8, 3)  # hidden (8,)
 
 
-def _config(game, **fields):
+DIGITS16 = data.dataset_spec('digits', image_size=16)
+
+
+def _config(game, section=(), **fields):
     """A 16-px digits config with small MLP networks (they compile in a fraction of the conv time;
-    the conv pair is tested above and in test_reconstruction's round trip)."""
-    config = base_config()
-    config.update(game=game, model='mlp', dataset='digits', num_steps=1, image_size=16, latent_dim=3,
-                  batch_size=8)
-    config.hidden = (32,)
-    config.num_classes = 10
+    the conv pair is tested above and in test_reconstruction's round trip). `section`: fields of
+    config.<game>; `fields`: engine fields."""
+    config = base_config(game, 'mlp')
+    config.update(dataset='digits', num_steps=1, image_size=16, batch_size=8)
+    config[game].latent_dim = 3
+    config.generator.hidden = config.discriminator.hidden = (32,)
+    if 'num_classes' in config[game]:
+        config[game].num_classes = 10
+    config[game].update(dict(section))
     config.update(**fields)
     return config
 
 
 def _state(setup, num_examples=1):
-    game, generator, discriminator = setup
+    game, generator, discriminator = setup[:3]
     init = jax.jit(lambda key: create_state(generator, discriminator, optax.adam(1e-3), optax.adam(1e-3), key,
                                             game.sample_latents(jax.random.key(1), 1),
                                             jnp.zeros((num_examples, 16, 16, 1))))
@@ -197,19 +204,20 @@ def _state(setup, num_examples=1):
 
 
 def test_vae_loss_is_the_negative_elbo_and_the_discriminator_step_is_a_no_op():
-    game, state = _state(build_game(_config('vae'), (16, 16, 1)))
-    assert isinstance(game, VAEGame) and isinstance(state.discriminator, IdleDiscriminator)
-    assert state.d_params == {}
+    game, state = _state(build_game(_config('vae'), DIGITS16))
+    assert isinstance(game, VAEGame) and isinstance(state.discriminator.network, IdleDiscriminator)
+    assert state.discriminator.params == {}
     x = jax.random.uniform(jax.random.key(2), (8, 16, 16, 1), minval=-1, maxval=1)
     key = jax.random.key(3)
 
     @jax.jit
     def loss_and_by_hand(state):
-        loss, (metrics, _) = game.g_loss(state.g_params, state, {'x': x}, key)
+        g = state.generator
+        loss, (metrics, _, _) = game.g_loss(g.params, state, {'x': x}, key)
         # By hand: encoder, one reparameterised z (the key as bound_terms splits it), decoder logits.
-        mean, log_var = state.generator.apply({'params': state.g_params}, x, method='encode')
+        mean, log_var = g.network.apply({'params': g.params}, x, method='encode')
         z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(jax.random.split(key, 1)[0], mean.shape)
-        return loss, metrics, mean, log_var, state.generator.apply({'params': state.g_params}, z, method='decode')
+        return loss, metrics, mean, log_var, g.network.apply({'params': g.params}, z, method='decode')
 
     loss, metrics, mean, log_var, logits = loss_and_by_hand(state)
     mean, log_var, logits = (np.asarray(a, np.float64) for a in (mean, log_var, logits))
@@ -221,22 +229,25 @@ def test_vae_loss_is_the_negative_elbo_and_the_discriminator_step_is_a_no_op():
     np.testing.assert_allclose(metrics['elbo'], -metrics['reconstruction'] - metrics['kl'], rtol=1e-6)
     # One engine step moves the VAE and leaves the parameterless discriminator as it was.
     new, step_metrics = jax.jit(make_train_step(game))(state, {'x': x}, jax.random.key(4))
-    assert new.d_params == {} and int(new.step) == 1 and 'd_loss' not in step_metrics
-    assert not np.allclose(new.g_params['encoder']['heads']['mean']['kernel'],
-                           state.g_params['encoder']['heads']['mean']['kernel'])
+    assert new.discriminator.params == {} and int(new.step) == 1 and 'd_loss' not in step_metrics
+    assert not np.allclose(new.generator.params['encoder']['heads']['mean']['kernel'],
+                           state.generator.params['encoder']['heads']['mean']['kernel'])
 
 
 def test_unknown_vae_settings_name_the_valid_ones():
     with pytest.raises(ValueError, match=r"valid: \['bernoulli', 'gaussian'\]"):
-        build_game(_config('vae', vae_decoder='poisson'), (16, 16, 1))
+        build_game(_config('vae', {'decoder': 'poisson'}), DIGITS16)
     with pytest.raises(ValueError, match=r"valid models: \['dcgan', 'mlp'\]"):
-        build_game(_config('vae', model='resnet'), (16, 16, 1))
+        config = _config('vae')
+        config.model = 'resnet'  # a model the VAE games cannot build (the mlp sections stay)
+        build_game(config, DIGITS16)
+    # d_steps is the step's option now: the game refuses it when the step is made (game.check_step).
     with pytest.raises(ValueError, match='d_steps must be 1'):
         config = _config('vae')
         config.optim.d_steps = 2
-        build_game(config, (16, 16, 1))
+        make_train_step(build_game(config, DIGITS16).game, d_steps=config.optim.d_steps)
     with pytest.raises(ValueError, match="valid: .*'nonsaturating'"):
-        build_game(_config('vaegan', loss='wgan_gp'), (16, 16, 1))
+        build_game(_config('vaegan', {'loss': 'wgan_gp'}), DIGITS16)
 
 
 class BatchNormMLPDiscriminator(nn.Module):
@@ -253,24 +264,25 @@ class BatchNormMLPDiscriminator(nn.Module):
 def test_vaegan_gradients_are_the_encoder_and_decoder_losses_of_larsen_et_al():
     """Encoder: grad of beta KL + L_feat; decoder: grad of gamma L_feat + L_GAN (no stop-gradients)."""
     gamma, beta = 0.3, 0.7
-    game = VAEGANGame(losses.get_objective('nonsaturating'), latent_dim=3, gamma=gamma, beta=beta)
+    game = VAEGANGame(latent_dim=3, objective=losses.get_objective('nonsaturating'), gamma=gamma, beta=beta)
     module = VAE(MLPEncoder((16, 16, 1), 3, (16,)), MLPDecoder((16, 16, 1), (16,)), (16, 16, 1))
     # Batch norm in D (train mode, as in the game) with an MLP trunk: small, quick to compile.
     disc = BatchNormMLPDiscriminator()
     _, state = _state((game, module, disc), num_examples=2)
     x = jax.random.uniform(jax.random.key(2), (6, 16, 16, 1), minval=-1, maxval=1)
-    batch = {'x': x, 'latents': jax.random.normal(jax.random.key(5), (6, 3))}
+    batch = {'x': x, GENERATOR_INPUTS: jax.random.normal(jax.random.key(5), (6, 3))}
     key = jax.random.key(3)
 
     def features(images):
-        (logits, feats), _ = disc.apply({'params': state.d_params, 'batch_stats': state.d_batch_stats}, images,
-                                        train=True, return_features=True, mutable=['batch_stats'])
+        d = state.discriminator
+        (logits, feats), _ = disc.apply({'params': d.params, 'batch_stats': d.model_state.get('batch_stats', {})},
+                                        images, train=True, return_features=True, mutable=['batch_stats'])
         return logits, feats
 
     def parts(params):
         terms = bound_terms(module, params, x, None, jax.random.split(key)[0])
         recon_logits, recon_features = features(jnp.tanh(0.5 * terms.outputs[0]))
-        prior_logits, _ = features(module.apply({'params': params}, batch['latents']))
+        prior_logits, _ = features(module.apply({'params': params}, batch[GENERATOR_INPUTS]))
         feature_loss = jnp.mean(0.5 * jnp.sum((features(x)[1] - recon_features) ** 2, -1))
         gan = -jnp.mean(jax.nn.log_sigmoid(recon_logits)) - jnp.mean(jax.nn.log_sigmoid(prior_logits))
         return terms.kl.mean(), feature_loss, gan
@@ -289,7 +301,7 @@ def test_vaegan_gradients_are_the_encoder_and_decoder_losses_of_larsen_et_al():
         plain = jax.grad(lambda p: sum(parts(p)))(params)['encoder']
         return grads, jax.grad(encoder_loss)(params)['encoder'], jax.grad(decoder_loss)(params)['decoder'], plain
 
-    grads, expected_encoder, expected_decoder, plain = all_gradients(state.g_params)
+    grads, expected_encoder, expected_decoder, plain = all_gradients(state.generator.params)
     for got, want in ((grads['encoder'], expected_encoder), (grads['decoder'], expected_decoder)):
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
@@ -306,8 +318,7 @@ def test_feature_reconstruction_is_half_the_squared_distance():
 # Short trainings on digits.
 
 def _train(config, steps, seed=0):
-    game, generator, discriminator = build_game(config, (16, 16, 1))
-    _, state = _state((game, generator, discriminator))
+    game, state = _state(build_game(config, DIGITS16))
     step = jax.jit(make_train_step(game))
     batches = make_data_iterator(config)
     key = jax.random.key(seed)
@@ -328,11 +339,11 @@ def test_kl_falls_as_beta_rises(test_batch):
     """beta-VAE: a heavier KL weight leaves less information in z (KL on the test split at the end)."""
     kls = []
     for beta in (0.25, 1.0, 4.0):
-        config = _config('vae', vae_beta=beta, batch_size=32, latent_dim=8)
+        config = _config('vae', {'beta': beta, 'latent_dim': 8}, batch_size=32)
         config.optim.g_lr, config.optim.b1 = 2e-3, 0.9
         _, state = _train(config, 120)
-        mean, log_var = state.generator.apply({'params': state.g_params}, jnp.asarray(test_batch['x']),
-                                              method='encode')
+        g = state.generator
+        mean, log_var = g.network.apply({'params': g.params}, jnp.asarray(test_batch['x']), method='encode')
         kls.append(float(elbo.gaussian_kl(mean, log_var).mean()))
     assert kls[0] > kls[1] > kls[2], kls
 
@@ -350,10 +361,11 @@ def test_cvae_decodes_different_images_for_different_labels_with_the_same_z(data
     np.testing.assert_array_equal(images, again)
     # The encoder takes the labels too: the same image under two labels gets two posteriors.
     x = jnp.asarray(np.zeros((2, 16, 16, 1), np.float32))
-    mean, _ = state.generator.apply({'params': state.g_params}, x, jnp.array([1, 7]), method='encode')
+    g = state.generator
+    mean, _ = g.network.apply({'params': g.params}, x, jnp.array([1, 7]), method='encode')
     assert not np.allclose(mean[0], mean[1])
     # `gans sample`'s file carries the labels each image was drawn for.
-    path = write_samples(state, game.sample_latents, num=30, seed=0, out=str(tmp_path / 'samples.npz'))
+    path = write_samples(state, game, num=30, seed=0, out=str(tmp_path / 'samples.npz'))
     with np.load(path) as f:
         assert sorted(f.keys()) == ['images', 'labels'] and f['labels'].dtype == np.int32
         assert f['labels'].shape == (30,) and set(f['labels']) <= set(range(10)) and len(set(f['labels'])) > 3

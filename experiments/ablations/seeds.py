@@ -1,12 +1,12 @@
 """Many seeds of one config as a single jitted program: `jax.vmap` (or `lax.map`) over seeds, `lax.scan` over steps.
 
     from experiments.ablations.seeds import train_seeds, generate_seeds
-    cfg = gans.config.load_config('experiments/configs/mlp_ring8.py', ['loss=lsgan'])
+    cfg = gans.config.load_config('experiments/configs/mlp_ring8.py', ['gan.loss=lsgan'])
     states, metrics = train_seeds(cfg, seeds=range(10), num_steps=2000)
     points = generate_seeds(states, cfg, num=2500)       # [10, 2500, 2]
 
-Seed s starts from exactly the state `gans.train.build_experiment` builds for `config.seed = s`
-and uses its training key, so each seed's lane is the run `gans train --config.seed=s` would
+Seed s starts from exactly the state `gans.engine.experiment.build_experiment` builds for
+`config.seed = s` and uses its training key, so each seed's lane is the run `gans train --config.seed=s` would
 take with the same data. Data: the whole loop runs on the accelerator, so batches are drawn
 inside the program by `sample_batch(key) -> batch`. For the 2-D mixtures the default draws
 fresh points from the mixture itself (its exact distribution, not the 100k-point TFDS split);
@@ -25,11 +25,13 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gans import compile_options
 from gans import data as data_lib
+from gans import games
 from gans.data import MIXTURES
-from gans.state import GANState
-from gans.train import make_init, make_train_step
+from gans.engine import compile_options
+from gans.engine.experiment import make_init
+from gans.engine.state import GANState
+from gans.engine.step import make_train_step
 
 Batch = dict[str, jax.Array]
 DATA_MODES = ('per_seed', 'shared')
@@ -112,7 +114,7 @@ def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *, num_
     num_steps = config.num_steps
     examples = config.batch_size * config.optim.d_steps
     sample_batch = sample_batch or default_sampler(config, examples)
-    init, game = make_init(config, data_lib.config_spec(config).shape)
+    init, game = make_init(config, data_lib.config_spec(config))
     step = make_train_step(game, d_steps=config.optim.d_steps, simultaneous=config.optim.simultaneous)
 
     def run(seed_key: jax.Array, stream_key: jax.Array) -> tuple[GANState, dict[str, jax.Array]]:
@@ -143,11 +145,15 @@ def seed_state(states: GANState, index: int) -> GANState:
 
 def generate_seeds(states: GANState, config: ml_collections.ConfigDict, num: int, *,
                    seed: int = 0, use_ema: bool = True, seeds_in: str = 'auto') -> Any:
-    """`num` samples of every seed's generator, [num_seeds, num, ...], from shared latents."""
-    z = jax.random.normal(jax.random.key(seed), (num, config.latent_dim))
+    """`num` samples of every seed's generator, [num_seeds, num, ...], from shared inputs: the
+    game's preview inputs (its prior: z, and labels or codes for the games that take them)."""
+    game = games.build_game(config, data_lib.config_spec(config)).game
+    key = jax.random.key(seed)
+    inputs = game.preview_inputs(key, num, None)
 
     def generate(state: GANState) -> Any:
-        return state.generate(z, use_ema=use_ema)
+        # The key feeds a generator's rng streams, where it has any.
+        return state.generate(inputs, use_ema=use_ema, key=jax.random.fold_in(key, 1))
 
     if seed_mode(config, seeds_in) == 'vmap':
         return jax.jit(jax.vmap(generate))(states)

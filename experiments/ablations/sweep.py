@@ -35,21 +35,23 @@ import numpy as np
 
 from experiments.ablations.seeds import generate_seeds, train_seeds
 from gans import config as config_lib
-from gans import sampling
+from gans.inference import sampling
 from gans.metrics import digits_classifier
 from gans.metrics.modes import mixture_mode_metrics
 
 CONFIG = 'experiments/configs/mlp_ring8.py'
 OBJECTIVES = {
-    'nonsaturating': ['loss=nonsaturating'],
-    'minimax': ['loss=minimax'],
-    'lsgan': ['loss=lsgan'],
-    'hinge': ['loss=hinge'],
-    'wgan_gp': ['loss=wgan_gp'],
+    'nonsaturating': ['gan.loss=nonsaturating'],
+    'minimax': ['gan.loss=minimax'],
+    'lsgan': ['gan.loss=lsgan'],
+    'hinge': ['gan.loss=hinge'],
+    'wgan_gp': ['gan.loss=wgan_gp'],
+    # A game override starts the game's section from its defaults: latent 16 is the mixture
+    # configs' (what these cells always used).
     # A 1-D bottleneck: with a code wider than the 2-D data the autoencoder learns the identity
     # and its energy tells G nothing (measured: every seed collapsed to one point).
-    'began': ['game=began', 'began_code_dim=1'],
-    'madgan8': ['game=madgan', 'madgan_generators=8'],
+    'began': ['game=began', 'began.latent_dim=16', 'began.code_dim=1'],
+    'madgan8': ['game=madgan', 'madgan.latent_dim=16', 'madgan.generators=8'],
 }
 OWN_GAMES = ('began', 'madgan8')  # games of their own: no remedies of game gan
 DIGITS_CONFIGS = {  # each objective's own digits config; remedies go on the non-saturating one's
@@ -62,11 +64,12 @@ PLOTTED_SEEDS = 4  # scatter plots per mixture cell
 GRID_SEEDS = 10  # rows of a digits cell's grid
 REMEDIES = {
     'none': [],
-    'unrolled5': ['unroll_steps=5'],
-    'replay': ['replay_size=2560', 'replay_fraction=0.5'],
-    'minibatch': ['d_batch_features=minibatch', 'minibatch_kernels=8', 'minibatch_kernel_dim=3'],
-    'stddev': ['d_batch_features=stddev'],
-    'pack4': ['pack=4'],
+    'unrolled5': ['gan.unroll_steps=5'],
+    'replay': ['gan.replay_size=2560', 'gan.replay_fraction=0.5'],
+    'minibatch': ['discriminator.batch_features=minibatch', 'discriminator.minibatch_kernels=8',
+                  'discriminator.minibatch_kernel_dim=3'],
+    'stddev': ['discriminator.batch_features=stddev'],
+    'pack4': ['discriminator.pack=4'],
 }
 ANCHORS = ('Published anchors (modes / % high quality, min_count=1, trained far longer): ring8 vanilla '
            '1-6.3 modes, unrolled 7.6 / 35.6%, PacGAN 7.9 / 95.6%; grid25 PacGAN 24.8 / 93.6%.')

@@ -19,8 +19,9 @@ import jax
 import numpy as np
 
 from gans import config as config_lib
-from gans import data, sharding
-from gans.train import build_experiment, train_key
+from gans import data
+from gans.engine import sharding
+from gans.engine.experiment import build_experiment, train_key
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 LIBRARIES = ('eigen', 'xla_default')

@@ -1,6 +1,6 @@
 """Times one DCGAN train step (D update + G update) in JAX beside PyTorch eager.
 
-The JAX side is the library's own step (`gans.train.make_train_step`, jitted over a
+The JAX side is the library's own step (`gans.engine.step.make_train_step`, jitted over a
 mesh of `--devices` devices, one by default; with several, the batch is split on the `data`
 axis and batch norm still normalises over the whole batch), its convolutions on CPU run by
 `--cpu-convolutions` (the library's default, Eigen, or XLA's default, YNNPACK). The
@@ -31,11 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gans import losses, optim, sharding
+from gans import losses, optim
+from gans.engine import sharding
+from gans.engine.state import create_state
+from gans.engine.step import jit_train_step, make_train_step
 from gans.games.gan import AdversarialGame
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gans.state import create_state
-from gans.train import jit_train_step, make_train_step
 
 LEARNING_RATE, B1, B2 = 2e-4, 0.5, 0.999
 
@@ -82,7 +83,7 @@ class JaxBench:
         mesh = sharding.make_mesh(num_devices)
         shape = (args.image_size, args.image_size, args.channels)
 
-        def init(key):  # as gans.train.build_experiment does
+        def init(key):  # as gans.engine.experiment.make_init does
             state = create_state(generator, discriminator, tx, tx, key, jnp.zeros((1, args.latent)),
                                  jnp.zeros((1, *shape)))
             return state.replace(game_state=game.init_game_state(state, jax.random.fold_in(key, 7)))
@@ -180,8 +181,8 @@ class TorchBench:
         self.generator, self.discriminator = _torch_models(args)
         g_convs, g_norms, d_convs, d_norms = _layer_names(args)
         state = jax_bench.state
-        _load_flax_params(self.generator, g_convs, g_norms, state.g_params)
-        _load_flax_params(self.discriminator, d_convs, d_norms, state.d_params)
+        _load_flax_params(self.generator, g_convs, g_norms, state.generator.params)
+        _load_flax_params(self.discriminator, d_convs, d_norms, state.discriminator.params)
         self.g_opt = torch.optim.Adam(self.generator.parameters(), LEARNING_RATE, betas=(B1, B2))
         self.d_opt = torch.optim.Adam(self.discriminator.parameters(), LEARNING_RATE, betas=(B1, B2))
         images = np.array(jax_bench.batch['x'])  # a writable copy for torch.from_numpy
@@ -193,10 +194,8 @@ class TorchBench:
         """Both sides must compute the same networks: G(z) and D(real) in train mode, same weights."""
         torch, state = self.torch, jax_bench.state
         z = np.random.default_rng(1).standard_normal((self.batch, self.latent)).astype(np.float32)
-        fake = state.generator.apply({'params': state.g_params, 'batch_stats': state.g_batch_stats}, z,
-                                     train=True, mutable=['batch_stats'])[0]
-        logits = state.discriminator.apply({'params': state.d_params, 'batch_stats': state.d_batch_stats},
-                                           jax_bench.batch['x'], train=True, mutable=['batch_stats'])[0]
+        fake, _ = state.generator.apply(z, train=True)
+        logits, _ = state.discriminator.apply(jax_bench.batch['x'], train=True)
         with torch.no_grad():
             torch_fake = self.generator(torch.from_numpy(z)[:, :, None, None]).permute(0, 2, 3, 1).numpy()
             torch_logits = self.discriminator(self.real).flatten().numpy()

@@ -3,9 +3,9 @@
     python experiments/bench/devices.py              # about 3-5 minutes on 2 cores
     python experiments/bench/devices.py --help
 
-The step is the library's (`gans.train.build_experiment` from experiments/configs/dcgan_digits.py,
-32x32x1 digits-shaped random images, batch 64), jitted over a mesh of the first n of 8 simulated
-devices. At one device count (`--variant-devices`, default 1) it also runs micro_batches 4 and
+The step is the library's (`gans.engine.experiment.build_experiment` from
+experiments/configs/dcgan_digits.py, 32x32x1 digits-shaped random images, batch 64), jitted over a
+mesh of the first n of 8 simulated devices. At one device count (`--variant-devices`, default 1) it also runs micro_batches 4 and
 compute_dtype bfloat16. Simulated CPU devices share the same cores, so the numbers say what
 sharding and accumulation cost in overhead and memory, not what real devices would gain.
 
@@ -33,8 +33,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gans import config as config_lib  # noqa: E402
-from gans import data, sharding  # noqa: E402
-from gans.train import build_experiment, train_key  # noqa: E402
+from gans import data  # noqa: E402
+from gans.engine import sharding  # noqa: E402
+from gans.engine.experiment import build_experiment, train_key  # noqa: E402
 
 CONFIG = 'experiments/configs/dcgan_digits.py'
 MEMORY_FIELDS = ('argument', 'output', 'temp', 'generated_code', 'alias')
@@ -79,7 +80,7 @@ def measure(num_devices: int, overrides: list[str], args: argparse.Namespace) ->
         for _ in range(steps):
             state, metrics = compiled(state, batch, key)
         jax.block_until_ready((state, metrics))
-        return state, (time.perf_counter() - start) / steps
+        return state, (time.perf_counter() - start) / max(steps, 1)
 
     state, _ = run(args.warmup, state)
     times = []
@@ -100,8 +101,8 @@ def main() -> None:
     config = config_lib.load_config(CONFIG, args.override)
     report = {
         'config': {'file': CONFIG, 'overrides': args.override, 'image_size': config.image_size,
-                   'batch_size': config.batch_size, 'g_width': config.g_width, 'd_width': config.d_width,
-                   'latent_dim': config.latent_dim, 'repeats': args.repeats,
+                   'batch_size': config.batch_size, 'g_width': config.generator.width,
+                   'd_width': config.discriminator.width, 'latent_dim': config[config.game].latent_dim, 'repeats': args.repeats,
                    'steps_per_repeat': args.steps_per_repeat},
         'host': {'cpu_cores': len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
                  'machine': platform.machine(), 'jax': jax.__version__, 'devices_visible': jax.device_count(),

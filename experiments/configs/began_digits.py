@@ -18,35 +18,18 @@ Results on this repository's CPU VM: experiments/results/objectives_digits.md.
 """
 import ml_collections
 
-from gans.config import base_config
+from common import digits_dcgan
+from gans.config import select_variant
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-    config = base_config()
-    config.game = 'began'
-    config.model = 'dcgan'  # the generator
-    config.dataset = 'digits'
+    config = digits_dcgan('began')  # model dcgan: the generator
     config.num_steps = 3000
-    config.batch_size = 64
-    config.checkpoint_every = 1000
-    config.sample_every = 500
-
-    config.image_size = 32
-    config.latent_dim = 64
-    config.g_width = 32
-    config.began_autoencoder = 'conv'
-    config.d_width = 32  # the autoencoder's first conv; doubles per halving of resolution
-    config.began_code_dim = 16
-    config.began_gamma = 1.0
-    config.began_lambda_k = 0.01
-    config.grid_size = 10
-    config.optim.ema_decay = 0.999
+    config.began.autoencoder = 'conv'
+    config.discriminator.width = 32  # the autoencoder's first conv; doubles per halving of resolution
+    config.began.code_dim = 16
+    config.began.gamma = 1.0
+    config.began.lambda_k = 0.01
     config.optim.g_lr = 1e-4
     config.optim.d_lr = 1e-4
-
-    if variant == 'tiny':
-        config.update(image_size=16, latent_dim=8, g_width=8, d_width=4, batch_size=16, num_steps=4,
-                      began_code_dim=4, checkpoint_every=2, sample_every=2, log_every=1, grid_size=4)
-    elif variant:
-        raise ValueError(f'unknown variant {variant!r} of began_digits; known: tiny')
-    return config
+    return select_variant(config, variant, 'began_digits', discriminator={'width': 4})

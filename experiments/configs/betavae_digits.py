@@ -5,26 +5,13 @@ KL's weight pushes the posterior towards the prior).
     gans train --config experiments/configs/betavae_digits.py --workdir runs/betavae
     gans train --config experiments/configs/betavae_digits.py:tiny ...   # seconds, for tests
 """
-import importlib.util
-import os
-
 import ml_collections
 
-
-def _vae_digits():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vae_digits.py')
-    spec = importlib.util.spec_from_file_location('_vae_digits', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from common import digits_vae, vae_variants
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-    vae_digits = _vae_digits()
-    config = vae_digits.vae_base('vae')
-    config.vae_beta = 4.0
-    config.vae_beta_warmup_steps = 1000
-    config = vae_digits.apply_variant(config, variant, 'betavae_digits')
-    if 'tiny' in variant.split(','):
-        config.vae_beta_warmup_steps = 2
-    return config
+    config = digits_vae('vae')
+    config.vae.beta = 4.0
+    config.vae.beta_warmup_steps = 1000
+    return vae_variants(config, variant, 'betavae_digits', vae={'beta_warmup_steps': 2})

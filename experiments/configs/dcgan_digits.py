@@ -5,29 +5,13 @@
 """
 import ml_collections
 
-from gans.config import base_config
+from common import digits_dcgan
+from gans.config import select_variant
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-    config = base_config()
-    config.model = 'dcgan'
-    config.dataset = 'digits'
-    config.loss = 'nonsaturating'
+    config = digits_dcgan('gan')
+    config.gan.loss = 'nonsaturating'
     config.num_steps = 5000
-    config.batch_size = 64
-    config.checkpoint_every = 1000
     config.sample_every = 250
-
-    config.image_size = 32
-    config.latent_dim = 64
-    config.g_width = 32
-    config.d_width = 32
-    config.grid_size = 10
-    config.optim.ema_decay = 0.999
-
-    if variant == 'tiny':
-        config.update(image_size=16, latent_dim=8, g_width=8, d_width=8, batch_size=16, num_steps=4,
-                      checkpoint_every=2, sample_every=2, log_every=1, grid_size=4)
-    elif variant:
-        raise ValueError(f'unknown variant {variant!r} of dcgan_digits; known: tiny')
-    return config
+    return select_variant(config, variant, 'dcgan_digits')

@@ -8,19 +8,15 @@ kept here (batch 64, G's EMA).
 
 Results on this repository's CPU VM: experiments/results/objectives_digits.md.
 """
-
-import os
-
 import ml_collections
 
-from gans.config import load_config
+from common import digits_dcgan
+from gans.config import select_variant
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-    """dcgan_digits.py (networks, optimiser, EMA, `tiny`) with the lsgan objective and 3000 steps."""
-    base = os.path.join(os.path.dirname(__file__), 'dcgan_digits.py')
-    config = load_config(f'{base}:{variant}' if variant else base)
-    config.loss = 'lsgan'
-    if not variant:
-        config.num_steps = 3000
-    return config
+    config = digits_dcgan('gan')
+    config.gan.loss = 'lsgan'
+    config.num_steps = 3000
+    config.sample_every = 250
+    return select_variant(config, variant, 'lsgan_digits')

@@ -11,21 +11,16 @@ of -12. Otherwise the DCGAN default: batch 64, G's EMA.
 
 Results on this repository's CPU VM: experiments/results/objectives_digits.md.
 """
-
-import os
-
 import ml_collections
 
-from gans.config import load_config
+from common import digits_dcgan
+from gans.config import select_variant
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-    """dcgan_digits.py (networks, optimiser, EMA, `tiny`) with the minimax objective, a slower D
-    and 3000 steps."""
-    base = os.path.join(os.path.dirname(__file__), 'dcgan_digits.py')
-    config = load_config(f'{base}:{variant}' if variant else base)
-    config.loss = 'minimax'
+    config = digits_dcgan('gan')
+    config.gan.loss = 'minimax'
+    config.num_steps = 3000
+    config.sample_every = 250
     config.optim.d_lr = 5e-5  # a slower D keeps log(1 - D(G(z))) out of saturation
-    if not variant:
-        config.num_steps = 3000
-    return config
+    return select_variant(config, variant, 'minimax_digits')

@@ -16,32 +16,20 @@ PacGAN's own 2-D networks (G 4x400 ReLU with batch norm and a 2-D latent, D 3x20
 """
 import ml_collections
 
-from gans.config import base_config
+from common import MIXTURE_TINY, mixture_mlp
+from gans.config import select_variant
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-    config = base_config()
-    config.model = 'mlp'
-    config.dataset = 'grid25'
-    config.loss = 'nonsaturating'
+    config = mixture_mlp('grid25')
+    config.gan.loss = 'nonsaturating'
     config.num_steps = 200_000
     config.batch_size = 256  # 64 packs of 4
-    config.pack = 4
+    config.discriminator.pack = 4
     config.sample_every = 10_000
     config.checkpoint_every = 20_000
     config.log_every = 1000
-
-    config.latent_dim = 16
-    config.hidden = (128, 128)
     config.grid_size = 50
-    config.optim.g_lr = 1e-3
-    config.optim.d_lr = 1e-3
     config.optim.lr_schedule = 'cosine'
     config.optim.ema_decay = 0.999
-
-    if variant == 'tiny':
-        config.update(batch_size=32, hidden=(16, 16), num_steps=4, checkpoint_every=2, sample_every=2,
-                      log_every=1, grid_size=8)
-    elif variant:
-        raise ValueError(f'unknown variant {variant!r} of mlp_grid25; known: tiny')
-    return config
+    return select_variant(config, variant, 'mlp_grid25', **MIXTURE_TINY)

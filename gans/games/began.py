@@ -12,8 +12,8 @@ k_t is a proportional controller that keeps E L(G(z)) = gamma E L(x); gamma (the
 ratio) trades quality (low) against variety (high). k_t lives in `GANState.game_state['k']`
 and is updated at every D update from that update's L(x) and L(G(z)) (the fakes D just
 judged, as in the public implementations; the paper's algorithm uses G's batch, drawn from
-the same distribution). Select with `--config.game=began`: `config.loss` is not used, since
-BEGAN's losses are not functions of logits.
+the same distribution). Select with `--config.game=began`; it takes no objective, since
+BEGAN's losses are not functions of logits. Config section `began` (`default_config`).
 """
 from __future__ import annotations
 
@@ -22,9 +22,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
-from gans.games.gan import Metrics, discriminate, fake_latents, generate
-from gans.state import GANState
+from gans import models
+from gans.data import DatasetSpec
+from gans.engine.state import GANState
+from gans.games.base import (Aux, Batch, GameSetup, NoiseGame, check_plain_discriminator, discriminate, drawn_inputs,
+                             generate)
+from gans.models.autoencoder import ConvAutoencoder, MLPAutoencoder
+
+AUTOENCODERS = ('mlp', 'conv')
 
 
 def k_update(k: jax.Array, real_loss: jax.Array, fake_loss: jax.Array, gamma: float,
@@ -39,34 +46,30 @@ def convergence_measure(real_loss: jax.Array, fake_loss: jax.Array, gamma: float
 
 
 @dataclasses.dataclass(frozen=True)
-class BEGANGame:
-    latent_dim: int
+class BEGANGame(NoiseGame):
     gamma: float = 0.5
     lambda_k: float = 1e-3
     k_init: float = 0.0
 
     def __post_init__(self):
         if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f'began_gamma must be in [0, 1], got {self.gamma}')
+            raise ValueError(f'began.gamma must be in [0, 1], got {self.gamma}')
         if not 0.0 <= self.k_init <= 1.0:
-            raise ValueError(f'began_k_init must be in [0, 1], got {self.k_init}')
+            raise ValueError(f'began.k_init must be in [0, 1], got {self.k_init}')
 
-    def sample_latents(self, key: jax.Array, num: int) -> jax.Array:
-        # N(0, I) like every game here (the sample grids and `gans sample` draw it); the paper
-        # uses U[-1, 1], an unimportant difference for a learned G.
-        return jax.random.normal(key, (num, self.latent_dim))
+    # z ~ N(0, I) like every game here (the sample grids and `gans sample` draw it); the paper
+    # uses U[-1, 1], an unimportant difference for a learned G.
 
     def init_game_state(self, state: GANState, key: jax.Array) -> dict[str, Any]:
         del state, key
         return {'k': jnp.asarray(self.k_init, jnp.float32)}
 
-    def d_loss(self, d_params: Any, state: GANState, batch: dict[str, jax.Array],
-               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
+    def d_loss(self, d_params: Any, state: GANState, batch: Batch, key: jax.Array) -> tuple[jax.Array, Aux]:
         real = batch['x']
-        fake, _ = generate(state, state.g_params, fake_latents(self, batch, key))
+        fake, _ = generate(state, state.generator.params, drawn_inputs(self, batch, key))
         fake = jax.lax.stop_gradient(fake)
-        real_energy, stats = discriminate(state, d_params, state.d_batch_stats, real)
-        fake_energy, stats = discriminate(state, d_params, stats, fake)
+        real_energy, model_state = discriminate(state, d_params, state.discriminator.model_state, real)
+        fake_energy, model_state = discriminate(state, d_params, model_state, fake)
         real_loss, fake_loss = real_energy.mean(), fake_energy.mean()
         k = state.game_state['k']
         loss = real_loss - k * fake_loss
@@ -75,11 +78,41 @@ class BEGANGame:
         new_k = k_update(k, real_value, fake_value, self.gamma, self.lambda_k)
         metrics = {'d_loss': loss, 'd_real_recon': real_loss, 'd_fake_recon': fake_loss, 'began_k': new_k,
                    'began_convergence': convergence_measure(real_value, fake_value, self.gamma)}
-        return loss, (metrics, stats, {**state.game_state, 'k': new_k})
+        return loss, Aux(metrics, model_state, {**state.game_state, 'k': new_k})
 
-    def g_loss(self, g_params: Any, state: GANState, batch: dict[str, jax.Array],
-               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
-        fake, g_stats = generate(state, g_params, fake_latents(self, batch, key))
-        energy, _ = discriminate(state, state.d_params, state.d_batch_stats, fake)
+    def g_loss(self, g_params: Any, state: GANState, batch: Batch, key: jax.Array) -> tuple[jax.Array, Aux]:
+        fake, g_state = generate(state, g_params, drawn_inputs(self, batch, key))
+        energy, _ = discriminate(state, state.discriminator.params, state.discriminator.model_state, fake)
         loss = energy.mean()
-        return loss, ({'g_loss': loss}, g_stats)
+        return loss, Aux({'g_loss': loss}, g_state, state.game_state)
+
+
+def default_config() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({
+        'latent_dim': 64,
+        'gamma': 0.5,  # diversity ratio
+        'lambda_k': 1e-3,  # k_t's learning rate
+        'k_init': 0.0,
+        'code_dim': 32,  # the autoencoder's bottleneck h
+        # 'mlp' (hidden layers of config.discriminator.hidden) | 'conv' (images; first conv
+        # config.discriminator.width wide)
+        'autoencoder': 'mlp',
+    })
+
+
+def build(config: ml_collections.ConfigDict, spec: DatasetSpec) -> GameSetup:
+    check_plain_discriminator(config, 'began')
+    section = config.began
+    game = BEGANGame(latent_dim=section.latent_dim, gamma=section.gamma, lambda_k=section.lambda_k,
+                     k_init=section.k_init)
+    generator, _ = models.build_models(config, spec.shape)
+    kind, d = section.autoencoder, config.discriminator
+    if kind == 'mlp':
+        autoencoder = MLPAutoencoder(input_shape=spec.shape, hidden=tuple(d.hidden), code_dim=section.code_dim)
+    elif kind == 'conv':
+        ops = models.layers(config)
+        autoencoder = ConvAutoencoder(image_shape=spec.shape, width=d.width, code_dim=section.code_dim,
+                                      conv=ops.conv, conv_transpose=ops.conv_transpose)
+    else:
+        raise ValueError(f'unknown began.autoencoder {kind!r}; valid: {list(AUTOENCODERS)}')
+    return GameSetup(game, generator, autoencoder)

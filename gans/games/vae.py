@@ -5,7 +5,7 @@ prior samples, so sample grids and `gans sample` draw from p(z) = N(0, I)).
 
 - `vae` (Kingma & Welling 2014) and beta-VAE (Higgins et al. 2017): the generator minimises
   mean_batch[-log p(x|z) + beta_t KL(q(z|x) || p(z))], one reparameterised z per image, with
-  beta_t from `gans.elbo.beta_schedule` (config `vae_beta`, `vae_beta_warmup_steps`; beta = 1
+  beta_t from `gans.elbo.beta_schedule` (config `vae.beta`, `vae.beta_warmup_steps`; beta = 1
   and no warm-up is the negative ELBO). The discriminator slot holds `IdleDiscriminator`, which
   has no parameters: D's loss is the constant 0, so the engine's D update changes nothing.
 - `cvae` (Sohn et al. 2015): the same with labels into encoder and decoder; its generator input
@@ -13,7 +13,7 @@ prior samples, so sample grids and `gans sample` draw from p(z) = N(0, I)).
 - `vaegan` (Larsen et al. 2016): the decoder is also the GAN generator, and the reconstruction
   error is measured in D's feature space (DCGAN's last 4x4 map, `return_features=True`) as a
   unit-variance Gaussian: L_feat = 1/2 ||f(x) - f(x~)||^2 per image, x~ = Dec(z), z ~ q(z|x).
-  D (objective `config.loss`) sees real images against reconstructions and prior samples
+  D (objective `config.vaegan.loss`) sees real images against reconstructions and prior samples
   Dec(z_p), z_p ~ N(0, I), both as fakes (one fake batch of 2B). As in the paper the two parts
   get different losses: encoder beta_t KL + L_feat; decoder gamma L_feat + L_GAN, with L_GAN
   the objective's generator loss on the reconstructions plus that on the prior samples. Both
@@ -38,10 +38,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gans import data, elbo, losses, models
-from gans.games.gan import Metrics, discriminate, fake_latents
+from gans import elbo, losses, models
+from gans.data import DatasetSpec
+from gans.engine.state import GANState
+from gans.games.base import (Aux, GameSetup, Metrics, NoiseGame, check_plain_discriminator, discriminate,
+                             drawn_inputs, objective_config)
 from gans.models import vae as vae_models
-from gans.state import GANState
 
 Batch = dict[str, Any]
 VAE_GAMES = ('vae', 'cvae', 'vaegan')
@@ -96,16 +98,15 @@ def _bound_metrics(terms: BoundTerms, beta: jax.Array) -> Metrics:
 
 
 @dataclasses.dataclass(frozen=True)
-class VAEGame:
+class VAEGame(NoiseGame):
     """The plain VAE (beta = 1), beta-VAE (beta != 1 or warm-up) and, with num_classes > 0, the CVAE."""
-    latent_dim: int
     beta: float = 1.0
     beta_warmup_steps: int = 0
     num_classes: int = 0
 
     def __post_init__(self):
         if self.beta < 0:
-            raise ValueError(f'vae_beta must be >= 0, got {self.beta}')
+            raise ValueError(f'beta must be >= 0, got {self.beta}')
         elbo.beta_schedule(0, self.beta, self.beta_warmup_steps)  # checks the warm-up
 
     def sample_latents(self, key: jax.Array, num: int) -> jax.Array | dict[str, jax.Array]:
@@ -116,23 +117,31 @@ class VAEGame:
             return z
         return {'z': z, 'labels': jax.random.randint(label_key, (num,), 0, self.num_classes, jnp.int32)}
 
-    def init_game_state(self, state: GANState, key: jax.Array) -> dict[str, Any]:
-        del state, key
+    def categorical_inputs(self) -> dict[str, int]:
+        return {'labels': self.num_classes} if self.num_classes else {}
+
+    def generator_inputs(self, batch: Batch, key: jax.Array) -> Any:
+        # The VAE's loss encodes the batch itself: no prior samples are used in training.
+        del batch, key
         return {}
 
-    def d_loss(self, d_params: Any, state: GANState, batch: Batch,
-               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
+    def check_step(self, *, micro_batches: int, d_steps: int) -> None:
+        del micro_batches
+        if d_steps != 1:
+            raise ValueError(f'a VAE has no discriminator to step: optim.d_steps must be 1, got {d_steps}')
+
+    def d_loss(self, d_params: Any, state: GANState, batch: Batch, key: jax.Array) -> tuple[jax.Array, Aux]:
         """The idle discriminator's loss: 0 (it has no parameters to move)."""
         del d_params, batch, key
-        return jnp.zeros(()), ({}, state.d_batch_stats, state.game_state)
+        return jnp.zeros(()), Aux({}, state.discriminator.model_state, state.game_state)
 
-    def g_loss(self, g_params: Any, state: GANState, batch: Batch,
-               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
+    def g_loss(self, g_params: Any, state: GANState, batch: Batch, key: jax.Array) -> tuple[jax.Array, Aux]:
         """mean_batch[-log p(x|z) + beta_t KL]: the negative ELBO when beta_t = 1."""
-        terms = bound_terms(state.generator, g_params, batch['x'], _labels(batch, self.num_classes), key)
+        terms = bound_terms(state.generator.network, g_params, batch['x'], _labels(batch, self.num_classes), key)
         beta = elbo.beta_schedule(state.step, self.beta, self.beta_warmup_steps)
         loss = jnp.mean(-terms.log_likelihood[0] + beta * terms.kl)
-        return loss, ({'g_loss': loss, **_bound_metrics(terms, beta)}, state.g_batch_stats)
+        return loss, Aux({'g_loss': loss, **_bound_metrics(terms, beta)}, state.generator.model_state,
+                         state.game_state)
 
 
 def _with_stopped_gradients(params: dict, keep_encoder: bool) -> dict:
@@ -147,10 +156,9 @@ def feature_reconstruction(real_features: jax.Array, fake_features: jax.Array) -
 
 
 @dataclasses.dataclass(frozen=True)
-class VAEGANGame:
+class VAEGANGame(NoiseGame):
     """VAE-GAN (Larsen et al. 2016); see the module docstring for the losses."""
-    objective: losses.Objective
-    latent_dim: int
+    objective: losses.Objective = losses.get_objective('nonsaturating')
     gamma: float = 1.0
     beta: float = 1.0
     beta_warmup_steps: int = 0
@@ -162,39 +170,30 @@ class VAEGANGame:
             raise ValueError(f'game vaegan takes losses without weight clipping or gradient penalty; '
                              f'got {self.objective.name!r}, valid: {valid}')
         if self.gamma < 0 or self.beta < 0:
-            raise ValueError(f'vae_gamma and vae_beta must be >= 0, got {self.gamma}, {self.beta}')
+            raise ValueError(f'vaegan.gamma and vaegan.beta must be >= 0, got {self.gamma}, {self.beta}')
         elbo.beta_schedule(0, self.beta, self.beta_warmup_steps)
 
-    def sample_latents(self, key: jax.Array, num: int) -> jax.Array:
-        return jax.random.normal(key, (num, self.latent_dim))
-
-    def init_game_state(self, state: GANState, key: jax.Array) -> dict[str, Any]:
-        del state, key
-        return {}
-
-    def d_loss(self, d_params: Any, state: GANState, batch: Batch,
-               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any, Any]]:
+    def d_loss(self, d_params: Any, state: GANState, batch: Batch, key: jax.Array) -> tuple[jax.Array, Aux]:
         """D's objective with the real batch against reconstructions and prior samples as fakes."""
-        module, g_params = state.generator, jax.lax.stop_gradient(state.g_params)
+        module, g_params = state.generator.network, jax.lax.stop_gradient(state.generator.params)
         posterior_key, prior_key = jax.random.split(key)
         terms = bound_terms(module, g_params, batch['x'], None, posterior_key)
         recon = elbo.decoder_mean(module.decoder_kind, terms.outputs[0])
-        prior = module.apply({'params': g_params}, fake_latents(self, batch, prior_key))
+        prior = module.apply({'params': g_params}, drawn_inputs(self, batch, prior_key))
         # Three passes, as in the GAN game: batch norm never mixes real and fake statistics.
         judge = functools.partial(discriminate, state, d_params, return_features=True)
-        (real_logits, _), stats = judge(state.d_batch_stats, batch['x'])
+        (real_logits, _), stats = judge(state.discriminator.model_state, batch['x'])
         (recon_logits, _), stats = judge(stats, recon)
         (prior_logits, _), stats = judge(stats, prior)
         loss = self.objective.d_loss(real_logits, jnp.concatenate([recon_logits, prior_logits]))
         metrics = {'d_loss': loss, 'd_real_logit': real_logits.mean(), 'd_recon_logit': recon_logits.mean(),
                    'd_prior_logit': prior_logits.mean()}
-        return loss, (metrics, stats, state.game_state)
+        return loss, Aux(metrics, stats, state.game_state)
 
-    def g_loss(self, g_params: Any, state: GANState, batch: Batch,
-               key: jax.Array) -> tuple[jax.Array, tuple[Metrics, Any]]:
+    def g_loss(self, g_params: Any, state: GANState, batch: Batch, key: jax.Array) -> tuple[jax.Array, Aux]:
         """The per-part surrogate: encoder gradient of beta KL + L_feat, decoder gradient of
         gamma L_feat + L_GAN (module docstring)."""
-        module, x = state.generator, batch['x']
+        module, x = state.generator.network, batch['x']
         posterior_key, prior_key = jax.random.split(key)
         encoder_view = _with_stopped_gradients(g_params, keep_encoder=True)
         decoder_view = _with_stopped_gradients(g_params, keep_encoder=False)
@@ -206,10 +205,10 @@ class VAEGANGame:
 
         to_image = lambda out: elbo.decoder_mean(module.decoder_kind, out)
         recon_for_decoder = to_image(image(decoder_view, jax.lax.stop_gradient(z)))
-        prior = to_image(image(decoder_view, fake_latents(self, batch, prior_key)))
+        prior = to_image(image(decoder_view, drawn_inputs(self, batch, prior_key)))
         # D's statistics from these passes are dropped: only D's own update moves them.
-        stats = state.d_batch_stats
-        judge = lambda images: discriminate(state, state.d_params, stats, images, return_features=True)[0]
+        d = state.discriminator
+        judge = lambda images: discriminate(state, d.params, d.model_state, images, return_features=True)[0]
         real_features = jax.lax.stop_gradient(judge(x)[1])
         _, encoder_features = judge(to_image(terms.outputs[0]))
         decoder_logits, decoder_features = judge(recon_for_decoder)
@@ -223,57 +222,97 @@ class VAEGANGame:
                 + gan_loss)
         metrics = {'g_loss': loss, 'gan_loss': gan_loss, 'feature_reconstruction': encoder_feature_loss.mean(),
                    **jax.lax.stop_gradient(_bound_metrics(terms, beta))}
-        return loss, (metrics, state.g_batch_stats)
+        return loss, Aux(metrics, state.generator.model_state, state.game_state)
 
 
 VAEFamilyGame = VAEGame | VAEGANGame
 
 
-def _num_classes(config: ml_collections.ConfigDict) -> int:
-    """config.num_classes when set, else the dataset's number of labels."""
-    num = config.num_classes
-    if num is None:
-        num = data.config_spec(config).num_classes
+def _vae_config() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({
+        'latent_dim': 64,
+        'beta': 1.0,  # weight of the KL; 1: the ELBO, > 1: beta-VAE
+        'beta_warmup_steps': 0,  # beta rises linearly from 0 over these steps; 0: constant
+        'decoder': 'bernoulli',  # p(x|z): 'bernoulli' (on grey levels (x+1)/2) | 'gaussian'
+        'gaussian_scale': ml_collections.config_dict.placeholder(float),  # the gaussian's std; None: learned
+        'width': 32,  # channels of the conv encoder's first / decoder's last hidden map (model dcgan)
+    })
+
+
+def vae_config() -> ml_collections.ConfigDict:
+    return _vae_config()
+
+
+def cvae_config() -> ml_collections.ConfigDict:
+    section = _vae_config()
+    section.num_classes = ml_collections.config_dict.placeholder(int)  # None: the dataset's
+    return section
+
+
+def vaegan_config() -> ml_collections.ConfigDict:
+    section = objective_config(_vae_config())
+    section.gamma = 1.0  # weight of the feature reconstruction in the decoder's loss
+    return section
+
+
+def _num_classes(config: ml_collections.ConfigDict, spec: DatasetSpec) -> int:
+    """config.cvae.num_classes when set, else the dataset's number of labels."""
+    num = config.cvae.num_classes
+    if num is not None and spec.num_classes is not None and num != spec.num_classes:
+        raise ValueError(f'config.cvae.num_classes is {num} but dataset {spec.name!r} has {spec.num_classes} classes')
+    num = spec.num_classes if num is None else num
     if not isinstance(num, int) or num < 2:
-        raise ValueError(f'game cvae needs a labeled dataset or config.num_classes >= 2; got {num!r}')
+        raise ValueError(f'game cvae needs a labeled dataset or config.cvae.num_classes >= 2; got {num!r}')
     return num
 
 
-def build_vae(config: ml_collections.ConfigDict, data_shape: tuple[int, ...], num_classes: int = 0) -> vae_models.VAE:
-    """The VAE network of `config.model` ('dcgan': convolutional, 'mlp') for examples of `data_shape`."""
-    latent, decoder_kind = config.latent_dim, config.vae_decoder
+def build_vae(config: ml_collections.ConfigDict, data_shape: tuple[int, ...], num_classes: int = 0,
+              section: ml_collections.ConfigDict | None = None) -> vae_models.VAE:
+    """The VAE network of `config.model` ('dcgan': convolutional, 'mlp') for examples of `data_shape`,
+    sized by the game's config section (default `config[config.game]`)."""
+    section = config[config.game] if section is None else section
+    latent, decoder_kind = section.latent_dim, section.decoder
     elbo.check_decoder(decoder_kind)
     if config.model == 'dcgan':
         if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
             raise ValueError(f'the convolutional VAE needs square images [H, W, C], got examples of shape {data_shape}')
-        size, channels = data_shape[0], data_shape[2]
-        width = config.vae_width
-        encoder = vae_models.ConvEncoder(latent, size, channels, width, num_classes)
-        decoder = vae_models.ConvDecoder(size, channels, width, num_classes)
+        size, channels, ops = data_shape[0], data_shape[2], models.layers(config)
+        width = section.width
+        encoder = vae_models.ConvEncoder(latent, size, channels, width, num_classes, conv=ops.conv)
+        decoder = vae_models.ConvDecoder(size, channels, width, num_classes, conv_transpose=ops.conv_transpose)
     elif config.model == 'mlp':
-        hidden = tuple(config.hidden)
+        hidden = tuple(config.generator.hidden)
         encoder = vae_models.MLPEncoder(data_shape, latent, hidden, num_classes)
         decoder = vae_models.MLPDecoder(data_shape, hidden, num_classes)
     else:
         raise ValueError(f'unknown model {config.model!r} for the VAE games; valid models: {list(VAE_MODELS)}')
-    return vae_models.VAE(encoder, decoder, tuple(data_shape), decoder_kind, config.vae_gaussian_scale)
+    return vae_models.VAE(encoder, decoder, tuple(data_shape), decoder_kind, section.gaussian_scale)
 
 
-def build(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
-          name: str) -> tuple[VAEFamilyGame, nn.Module, nn.Module]:
-    """(game, generator, discriminator) of the VAE game `name` ('vae', 'cvae' or 'vaegan')."""
-    if name not in VAE_GAMES:
-        raise ValueError(f'unknown VAE game {name!r}; valid: {list(VAE_GAMES)}')
-    beta, warmup = float(config.vae_beta), config.vae_beta_warmup_steps
-    if name == 'vaegan':
-        generator = build_vae(config, data_shape)
-        _, discriminator = models.build_models(config, data_shape)
-        game = VAEGANGame(losses.get_objective(config.loss), config.latent_dim, gamma=config.vae_gamma,
-                          beta=beta, beta_warmup_steps=warmup)
-        return game, generator, discriminator
-    if config.optim.d_steps != 1:
-        raise ValueError(f'game {name} has no discriminator to step: optim.d_steps must be 1, '
-                         f'got {config.optim.d_steps}')
-    num_classes = _num_classes(config) if name == 'cvae' else 0
-    game = VAEGame(config.latent_dim, beta=beta, beta_warmup_steps=warmup, num_classes=num_classes)
-    return game, build_vae(config, data_shape, num_classes), vae_models.IdleDiscriminator()
+def _check_beta(section: ml_collections.ConfigDict) -> tuple[float, int]:
+    return float(section.beta), section.beta_warmup_steps
+
+
+def build_vae_game(config: ml_collections.ConfigDict, spec: DatasetSpec) -> GameSetup:
+    check_plain_discriminator(config, 'vae')
+    beta, warmup = _check_beta(config.vae)
+    game = VAEGame(config.vae.latent_dim, beta=beta, beta_warmup_steps=warmup)
+    return GameSetup(game, build_vae(config, spec.shape), vae_models.IdleDiscriminator())
+
+
+def build_cvae_game(config: ml_collections.ConfigDict, spec: DatasetSpec) -> GameSetup:
+    check_plain_discriminator(config, 'cvae')
+    beta, warmup = _check_beta(config.cvae)
+    num_classes = _num_classes(config, spec)
+    game = VAEGame(config.cvae.latent_dim, beta=beta, beta_warmup_steps=warmup, num_classes=num_classes)
+    return GameSetup(game, build_vae(config, spec.shape, num_classes), vae_models.IdleDiscriminator())
+
+
+def build_vaegan_game(config: ml_collections.ConfigDict, spec: DatasetSpec) -> GameSetup:
+    check_plain_discriminator(config, 'vaegan')
+    section = config.vaegan
+    beta, warmup = _check_beta(section)
+    _, discriminator = models.build_models(config, spec.shape)
+    game = VAEGANGame(section.latent_dim, objective=losses.get_objective(section.loss), gamma=section.gamma,
+                      beta=beta, beta_warmup_steps=warmup)
+    return GameSetup(game, build_vae(config, spec.shape), discriminator)

@@ -4,7 +4,7 @@ It plays Inception's part for `digits`: its 128-d hidden layer gives the feature
 and precision/recall, and its softmax the class probabilities of the Inception Score and of
 "are all ten digits there?". The shipped weights (`weights/digits_classifier.msgpack`, float16,
 about 350 kB) come from `python experiments/train_digits_classifier.py` (seed 0), which records
-the test accuracy beside them. Strided convolutions use `gans.models.layers.Conv2D`, whose
+the test accuracy beside them. Strided convolutions use `gans.models.ops.convolution.Conv2D`, whose
 gradients are fast on XLA:CPU.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import serialization
 
 from gans import data
-from gans.models.layers import Conv2D
+from gans.metrics import small_classifiers
+from gans.models.ops.convolution import Conv2D
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 1)
@@ -87,24 +87,15 @@ def test_accuracy(params: dict, data_dir: str | None = None) -> float:
     return float(np.mean(predict(params, test_images).argmax(-1) == test_labels))
 
 
+_SCRIPT = 'python experiments/train_digits_classifier.py'
+
+
 def save_params(params: dict, path: str = WEIGHTS_PATH) -> None:
-    """Writes float16 weights: half the size, and the shipped accuracy is measured on them."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    half = jax.tree.map(lambda p: np.asarray(p, np.float16), params)
-    with open(path, 'wb') as f:
-        f.write(serialization.msgpack_serialize(half))
+    small_classifiers.save_params(params, path)
 
 
 def load_params(path: str = WEIGHTS_PATH) -> dict:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'no digits classifier weights at {path}; '
-                                f'make them with `python experiments/train_digits_classifier.py`')
-    with open(path, 'rb') as f:
-        restored = serialization.msgpack_restore(f.read())
-    template = DigitsClassifier().init(jax.random.key(0), jnp.zeros((1, *IMAGE_SHAPE)))['params']
-    if jax.tree.structure(restored) != jax.tree.structure(template):
-        raise ValueError(f'{path} does not hold DigitsClassifier weights')
-    return jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), restored)
+    return small_classifiers.load_params(path, DigitsClassifier(), IMAGE_SHAPE, _SCRIPT)
 
 
 @jax.jit
@@ -115,21 +106,13 @@ def _embed(params: dict, images: jax.Array) -> dict[str, jax.Array]:
 
 def to_network_input(images: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] or float [-1, 1] NHWC -> float32 [-1, 1] at 32x32x1 (bilinear resize if needed)."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 1:
-        raise ValueError(f'the digits network takes grayscale NHWC images [N, H, W, 1], got {images.shape}')
-    images = images.astype(np.float32) / 127.5 - 1.0 if images.dtype == np.uint8 else images.astype(np.float32)
-    if images.shape[1:3] != IMAGE_SHAPE[:2]:
-        images = np.asarray(jax.image.resize(images, (len(images), *IMAGE_SHAPE), 'bilinear'))
-    return images
+    return small_classifiers.to_network_input(images, IMAGE_SHAPE, 'digits')
 
 
 def embed(params: dict, images: np.ndarray, batch_size: int = 1000) -> dict[str, np.ndarray]:
     """Features [N, 128] and class probabilities [N, 10] of uint8 or [-1, 1] float images
     (other sizes than 32x32 are resized bilinearly)."""
-    images = to_network_input(images)
-    outs = [jax.device_get(_embed(params, images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
-    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+    return small_classifiers.embed(_embed, params, to_network_input(images), batch_size)
 
 
 def predict(params: dict, images: np.ndarray) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 - `digits`: the library's own digits classifier (128-d features, 10 classes), default for
   the `digits` dataset; its weights ship in the package.
+- `fashion`: the library's own Fashion-MNIST classifier (128-d features, 10 classes), default
+  for `fashion_mnist` and the datasets derived from it (every name starting with `fashion_`);
+  its weights ship in the package.
 - `inception`: InceptionV3 with the FID pool3 features (2048-d) and its 1008-way softmax,
   default for every other image dataset; its weights come from a local file (see
   `gans.metrics.inception_weights`).
@@ -18,7 +21,7 @@ import jax
 import numpy as np
 
 Embed = Callable[[np.ndarray], dict[str, np.ndarray]]
-FEATURE_NETWORKS = ('digits', 'inception')
+FEATURE_NETWORKS = ('digits', 'fashion', 'inception')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +32,13 @@ class FeatureNetwork:
 
 
 def default_feature_network(dataset: str) -> str:
-    return 'digits' if dataset == 'digits' else 'inception'
+    """The network that judges samples of `dataset`: the library's own classifier where one was
+    trained on that data (Fashion-MNIST also for its derived `fashion_*` sets), else Inception."""
+    if dataset == 'digits':
+        return 'digits'
+    if dataset.startswith('fashion_'):  # fashion_mnist, fashion_edges, fashion_sneaker2boot, ...
+        return 'fashion'
+    return 'inception'
 
 
 def load_feature_network(name: str) -> FeatureNetwork:
@@ -37,6 +46,11 @@ def load_feature_network(name: str) -> FeatureNetwork:
         from gans.metrics import digits_classifier
         params = digits_classifier.load_params()
         return FeatureNetwork('digits', 'bilinear32', lambda images: digits_classifier.embed(params, images))
+    if name == 'fashion':
+        from gans.metrics import fashion_classifier
+        fashion_params = fashion_classifier.load_params()
+        return FeatureNetwork('fashion', 'bilinear32',
+                              lambda images: fashion_classifier.embed(fashion_params, images))
     if name == 'inception':
         from gans.metrics import inception
         inception_embed = inception.feature_fn(inception.load_params())

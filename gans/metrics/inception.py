@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from gans import sharding
+from gans.engine import sharding
 from gans.metrics.inception_weights import load_params, save_params  # noqa: F401  (re-exported API)
 
 FID_IMAGE_SIZE = 299

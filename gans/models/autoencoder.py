@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gans.models.layers import Conv2D, ConvTranspose2D
+from gans.models.ops.convolution import Conv2D, ConvTranspose2D
 
 
 def reconstruction_energy(x: jax.Array, reconstruction: jax.Array) -> jax.Array:
@@ -55,6 +56,9 @@ class ConvAutoencoder(nn.Module):
     image_shape: Sequence[int]
     width: int = 32
     code_dim: int = 64
+    # Layer classes with Conv2D's / ConvTranspose2D's constructors (gans.models.ops.layers).
+    conv: Any = Conv2D
+    conv_transpose: Any = ConvTranspose2D
 
     def setup(self):
         height, _, channels = self.image_shape
@@ -62,12 +66,12 @@ class ConvAutoencoder(nn.Module):
             raise ValueError(f'ConvAutoencoder needs a power-of-two image size >= 8, got {tuple(self.image_shape)}')
         stages = int(math.log2(height // 8))
         widths = [self.width * 2 ** i for i in range(stages)]
-        self.down = [Conv2D(w, 4, 2, 1) for w in widths]
+        self.down = [self.conv(w, 4, 2, 1) for w in widths]
         self.to_code = nn.Dense(self.code_dim)
         self.from_code = nn.Dense(8 * 8 * (widths[-1] if widths else self.width))
         # Back up to the image, each map as wide as the encoder's at that resolution.
-        self.up = [ConvTranspose2D(w, 4, 2, 1) for w in reversed([self.width, *widths][:stages])]
-        self.to_image = Conv2D(channels, 3, 1, 1)
+        self.up = [self.conv_transpose(w, 4, 2, 1) for w in reversed([self.width, *widths][:stages])]
+        self.to_image = self.conv(channels, 3, 1, 1)
 
     def reconstruct(self, x: jax.Array) -> jax.Array:
         if tuple(x.shape[1:]) != tuple(self.image_shape):

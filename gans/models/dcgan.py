@@ -25,7 +25,9 @@ import jax
 import jax.numpy as jnp
 
 from gans.models import minibatch
-from gans.models.layers import Conv2D, ConvTranspose2D, at_least_float32
+from gans.models.ops.convolution import Conv2D, ConvTranspose2D, at_least_float32
+
+ModuleDef = Any
 
 SUPPORTED_IMAGE_SIZES = (16, 32, 64)
 
@@ -74,6 +76,8 @@ class DCGANGenerator(nn.Module):
     width: int = 64  # channels of the last hidden map; doubles at each halving
     dtype: Any = None  # computation dtype (None: the input's); parameters are float32
     batch_norm: bool = True  # False: biases instead (BEGAN's generator has no batch norm)
+    # Layer class with ConvTranspose2D's constructor (gans.models.ops.layers picks one per platform).
+    conv_transpose: ModuleDef = ConvTranspose2D
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -83,16 +87,16 @@ class DCGANGenerator(nn.Module):
             raise ValueError(f'DCGANGenerator expects z of shape [N, latent], got {z.shape}')
         features = self.width * 2 ** (stages - 1)
         x = z[:, None, None, :]
-        x = ConvTranspose2D(features, 4, strides=1, padding=0, use_bias=not self.batch_norm,
-                            kernel_init=_weight_init, dtype=self.dtype, name='project')(x)
+        x = self.conv_transpose(features, 4, strides=1, padding=0, use_bias=not self.batch_norm,
+                                kernel_init=_weight_init, dtype=self.dtype, name='project')(x)
         x = nn.relu(self._maybe_normalize(x, train, 'project_bn'))
         for stage in range(1, stages):
             features //= 2
-            x = ConvTranspose2D(features, 4, strides=2, padding=1, use_bias=not self.batch_norm,
-                                kernel_init=_weight_init, dtype=self.dtype, name=f'up{stage}')(x)
+            x = self.conv_transpose(features, 4, strides=2, padding=1, use_bias=not self.batch_norm,
+                                    kernel_init=_weight_init, dtype=self.dtype, name=f'up{stage}')(x)
             x = nn.relu(self._maybe_normalize(x, train, f'up{stage}_bn'))
-        x = ConvTranspose2D(self.channels, 4, strides=2, padding=1,
-                            kernel_init=_weight_init, dtype=self.dtype, name='to_image')(x)
+        x = self.conv_transpose(self.channels, 4, strides=2, padding=1,
+                                kernel_init=_weight_init, dtype=self.dtype, name='to_image')(x)
         return at_least_float32(jnp.tanh(x))
 
     def _maybe_normalize(self, x: jax.Array, train: bool, name: str) -> jax.Array:
@@ -122,6 +126,8 @@ class DCGANDiscriminator(nn.Module):
     minibatch_kernels: int = 32
     minibatch_kernel_dim: int = 8
     batch_norm: bool = True
+    # Layer class with Conv2D's constructor (gans.models.ops.layers picks one per platform).
+    conv: ModuleDef = Conv2D
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True, return_features: bool = False):
@@ -144,8 +150,8 @@ class DCGANDiscriminator(nn.Module):
         features = self.width
         for stage in range(stages):
             normalise = self.batch_norm and stage > 0  # the paper keeps batch norm off the first layer
-            x = Conv2D(features, 4, strides=2, padding=1, use_bias=not normalise,
-                       kernel_init=_weight_init, dtype=self.dtype, name=f'down{stage}')(x)
+            x = self.conv(features, 4, strides=2, padding=1, use_bias=not normalise,
+                          kernel_init=_weight_init, dtype=self.dtype, name=f'down{stage}')(x)
             if normalise:
                 x = _batch_norm(train, f'down{stage}_bn', self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
@@ -154,8 +160,8 @@ class DCGANDiscriminator(nn.Module):
         layer = minibatch.batch_features(self.batch_features, num_kernels=self.minibatch_kernels,
                                          kernel_dim=self.minibatch_kernel_dim)
         if layer is None:
-            logits = Conv2D(1, 4, strides=1, padding=0, kernel_init=_weight_init, dtype=self.dtype,
-                            name='to_logit')(x)
+            logits = self.conv(1, 4, strides=1, padding=0, kernel_init=_weight_init, dtype=self.dtype,
+                               name='to_logit')(x)
         else:
             logits = nn.Dense(1, kernel_init=_weight_init, dtype=self.dtype, name='to_logit')(layer(trunk))
         # Losses are taken in float32 whatever the computation dtype.

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from gans.models import minibatch
-from gans.models.layers import at_least_float32
+from gans.models.ops.convolution import at_least_float32
 
 
 class MLPGenerator(nn.Module):

@@ -1,6 +1,6 @@
 """Networks of the VAE family: encoders to (mean, log-variance), decoders, and the VAE that holds both.
 
-The convolutional pair mirrors DCGAN's shapes on the fast layers of `gans.models.layers`:
+The convolutional pair mirrors DCGAN's shapes on the fast layers of `gans.models.ops.convolution`:
 the encoder halves the resolution with stride-2 4x4 convolutions down to 4x4 (channels
 doubling), the decoder projects z to a 4x4 map and doubles it back up to the image. Neither
 uses batch norm, so an image's posterior and reconstruction do not depend on the rest of its
@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from gans import elbo
-from gans.models.layers import Conv2D, ConvTranspose2D
+from gans.models.ops.convolution import Conv2D, ConvTranspose2D
 
 SUPPORTED_IMAGE_SIZES = (16, 32, 64)
 
@@ -67,6 +68,7 @@ class ConvEncoder(nn.Module):
     channels: int = 1
     width: int = 32  # channels of the first convolution; doubles at each halving
     num_classes: int = 0  # > 0: conditional on labels
+    conv: Any = Conv2D  # a layer class with Conv2D's constructor (gans.models.ops.layers)
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
@@ -76,7 +78,7 @@ class ConvEncoder(nn.Module):
             raise ValueError(f'ConvEncoder expects images [N, {", ".join(map(str, expected))}], got {x.shape}')
         h = x
         for stage in range(stages):
-            h = nn.leaky_relu(Conv2D(self.width * 2 ** stage, 4, strides=2, padding=1, name=f'down{stage}')(h), 0.2)
+            h = nn.leaky_relu(self.conv(self.width * 2 ** stage, 4, strides=2, padding=1, name=f'down{stage}')(h), 0.2)
         h = join_labels(h.reshape(h.shape[0], -1), labels, self.num_classes, 'ConvEncoder')
         return _Heads(self.latent_dim, name='heads')(h)
 
@@ -87,6 +89,7 @@ class ConvDecoder(nn.Module):
     channels: int = 1
     width: int = 32  # channels of the last hidden map; doubles at each halving towards z
     num_classes: int = 0
+    conv_transpose: Any = ConvTranspose2D  # a layer class with ConvTranspose2D's constructor
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
@@ -96,11 +99,11 @@ class ConvDecoder(nn.Module):
         h = join_labels(z, labels, self.num_classes, 'ConvDecoder')
         features = self.width * 2 ** (stages - 1)
         # A 4x4 transposed convolution of a 1x1 input: z projected to the first 4x4 map.
-        h = nn.relu(ConvTranspose2D(features, 4, strides=1, padding=0, name='project')(h[:, None, None, :]))
+        h = nn.relu(self.conv_transpose(features, 4, strides=1, padding=0, name='project')(h[:, None, None, :]))
         for stage in range(1, stages):
             features //= 2
-            h = nn.relu(ConvTranspose2D(features, 4, strides=2, padding=1, name=f'up{stage}')(h))
-        return ConvTranspose2D(self.channels, 4, strides=2, padding=1, name='to_image')(h)
+            h = nn.relu(self.conv_transpose(features, 4, strides=2, padding=1, name=f'up{stage}')(h))
+        return self.conv_transpose(self.channels, 4, strides=2, padding=1, name='to_image')(h)
 
 
 class MLPEncoder(nn.Module):

@@ -24,38 +24,31 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gans import data, elbo, sampling
+from gans import data, elbo
+from gans.inference import runs, sampling
 from gans.games.vae import bound_terms
 from gans.models.vae import VAE
-from gans.state import GANState
+from gans.engine.state import GANState
 
 DEFAULT_POSTERIOR_SAMPLES = 16
 DEFAULT_NUM_RECONSTRUCTIONS = 64
 PNG_COLUMNS = 16
-_MAX_BATCH = 500
 
 
 def check_vae(state: GANState) -> VAE:
     """The run's VAE; a ValueError for a run of a game without an encoder."""
-    if not isinstance(state.generator, VAE):
+    network = state.generator.network
+    if not isinstance(network, VAE):
         raise ValueError(f'reconstruction needs a run of a VAE game (vae, cvae, vaegan); this generator is a '
-                         f'{type(state.generator).__name__}, which has no encoder')
-    return state.generator
+                         f'{type(network).__name__}, which has no encoder')
+    return network
 
 
 def split_batches(config: ml_collections.ConfigDict, split: str, *, batch_size: int | None = None):
-    """The split in order, one pass. A split of up to 4 x 500 images comes as one batch (none
-    dropped); larger ones in batches of 500, dropping fewer than 500 at the end."""
-    spec = data.dataset_spec(config.dataset, image_size=config.image_size, data_dir=config.data_dir)
-    if spec.kind != 'image':
-        raise ValueError(f'{config.dataset} holds {spec.kind}, not images')
-    if split not in spec.num_examples:
-        raise ValueError(f'unknown split {split!r} of {config.dataset}; valid: {sorted(spec.num_examples)}')
-    count = spec.num_examples[split]
-    batch_size = batch_size or (count if count <= 4 * _MAX_BATCH else _MAX_BATCH)
-    return data.make_iterator(config.dataset, split=split, global_batch_size=min(batch_size, count), seed=0,
-                              shuffle=False, num_epochs=1, image_size=config.image_size, data_dir=config.data_dir,
-                              process_index=0, process_count=1)
+    """`runs.split_batches` of an image dataset (a VAE encodes `x`)."""
+    if data.config_spec(config).kind != 'image':
+        raise ValueError(f'{config.dataset} holds {data.config_spec(config).kind} examples, not images')
+    return runs.split_batches(config, split, batch_size=batch_size)
 
 
 def _labels(module: VAE, batch: dict) -> jax.Array | None:
@@ -65,12 +58,12 @@ def _labels(module: VAE, batch: dict) -> jax.Array | None:
 @functools.partial(jax.jit, static_argnames='num_samples')
 def _bound_of_batch(state: GANState, x: jax.Array, labels: jax.Array | None, key: jax.Array,
                     num_samples: int) -> dict[str, jax.Array]:
-    terms = bound_terms(state.generator, state.ema_params, x, labels, key, num_samples)
+    terms = bound_terms(state.generator.network, state.generator.ema_params, x, labels, key, num_samples)
     log_likelihood = terms.log_likelihood.mean(axis=0)
     result = {'elbo': elbo.elbo(log_likelihood, terms.kl), 'kl': terms.kl, 'reconstruction': -log_likelihood,
               'importance_weighted_bound': elbo.importance_weighted_bound(terms.log_likelihood, terms.z,
                                                                           terms.mean, terms.log_var)}
-    if state.generator.decoder_kind == 'bernoulli':
+    if state.generator.network.decoder_kind == 'bernoulli':
         t = jnp.clip(elbo.grey_levels(x), 0.0, 1.0)
         entropy = -(jax.scipy.special.xlogy(t, t) + jax.scipy.special.xlogy(1 - t, 1 - t))
         result['reconstruction_floor'] = entropy.reshape(x.shape[0], -1).sum(axis=1)
@@ -101,7 +94,7 @@ def heldout_elbo(state: GANState, config: ml_collections.ConfigDict, *, split: s
 
 @jax.jit
 def _reconstruct_batch(state: GANState, x: jax.Array, labels: jax.Array | None) -> jax.Array:
-    return state.generator.apply({'params': state.ema_params}, x, labels, method='reconstruct')
+    return state.generator.network.apply({'params': state.generator.ema_params}, x, labels, method='reconstruct')
 
 
 def reconstructions(state: GANState, config: ml_collections.ConfigDict, *, split: str = 'test',
@@ -149,7 +142,7 @@ def reconstruct_workdir(workdir: str, *, split: str = 'test', num: int = DEFAULT
                         out: str = 'recon.npz', posterior_samples: int = DEFAULT_POSTERIOR_SAMPLES,
                         seed: int = 0) -> dict:
     """Held-out ELBO of the run's latest checkpoint on `split`, and its reconstructions written to `out`."""
-    from gans.inference import load_trained_state
+    from gans.inference.runs import load_trained_state
 
     state, config = load_trained_state(workdir)
     result = heldout_elbo(state, config, split=split, posterior_samples=posterior_samples, seed=seed)

@@ -19,9 +19,9 @@ from typing import Any
 import jax
 import optax
 
-from gans.state import GANState
+from gans.engine.state import GANState
 
-# (d_params, d_batch_stats, g_params, real, key) -> (D loss, new D batch stats)
+# (d_params, D's model state, g_params, real, key) -> (D loss, D's new model state)
 DObjective = Callable[[Any, Any, Any, jax.Array, jax.Array], tuple[jax.Array, Any]]
 
 
@@ -34,20 +34,21 @@ def unroll_discriminator(d_objective: DObjective, state: GANState, g_params: Any
     differentiable function of `g_params`.
     """
     if steps < 0:
-        raise ValueError(f'unroll_steps must be >= 0, got {steps}')
+        raise ValueError(f'gan.unroll_steps must be >= 0, got {steps}')
+    d = state.discriminator
     if steps == 0:
-        return state.d_params
+        return d.params
     if tx is None:
-        tx, opt_state = state.d_tx, state.d_opt_state
+        tx, opt_state = d.tx, d.opt_state
     else:
-        opt_state = tx.init(state.d_params)
+        opt_state = tx.init(d.params)
 
     def update(carry, step_key):
-        d_params, opt_state, stats = carry
-        grads, stats = jax.grad(d_objective, has_aux=True)(d_params, stats, g_params, real, step_key)
+        d_params, opt_state, model_state = carry
+        grads, model_state = jax.grad(d_objective, has_aux=True)(d_params, model_state, g_params, real, step_key)
         updates, opt_state = tx.update(grads, opt_state, d_params)
-        return (optax.apply_updates(d_params, updates), opt_state, stats), None
+        return (optax.apply_updates(d_params, updates), opt_state, model_state), None
 
-    carry = (state.d_params, opt_state, state.d_batch_stats)
+    carry = (d.params, opt_state, d.model_state)
     (d_params, _, _), _ = jax.lax.scan(update, carry, jax.random.split(key, steps))
     return d_params

@@ -27,9 +27,9 @@ class ReplayBuffer:
 
     def __post_init__(self):
         if self.size < 1:
-            raise ValueError(f'replay_size must be a positive integer, got {self.size}')
+            raise ValueError(f'gan.replay_size must be a positive integer, got {self.size}')
         if not 0.0 < self.fraction < 1.0:
-            raise ValueError(f'replay_fraction must be in (0, 1), got {self.fraction}')
+            raise ValueError(f'gan.replay_fraction must be in (0, 1), got {self.fraction}')
 
     def num_replayed(self, batch: int) -> int:
         """Fakes per batch of `batch` that come from the buffer (static: shapes are)."""

@@ -20,11 +20,13 @@ from collections.abc import Iterable
 import jax
 import numpy as np
 
-from gans import data, sampling
-from gans.inference import load_trained_run
+from gans import data
+from gans.games.base import Game
+from gans.inference import sampling, translation
+from gans.inference.runs import load_trained_run, prior_sampler
 from gans.metrics import frechet, inception_score, kid, manifold, modes, streaming
 from gans.metrics.feature_networks import FeatureNetwork, default_feature_network, load_feature_network
-from gans.writers import MetricWriter
+from gans.engine.writers import MetricWriter
 
 CACHE_ENV = 'GANS_CACHE_DIR'
 REFERENCE_BATCH = 500
@@ -120,10 +122,17 @@ def point_metrics(points: np.ndarray, dataset: str, *, seed: int | None = None) 
             'reference': {'dataset': dataset}}
 
 
-def evaluate_state(state, config, sample_latents: sampling.LatentSampler, *, num_samples: int = 10_000,
-                   seed: int = 0, split: str = 'train', network: str | None = None) -> dict:
-    """Samples `num_samples` from `state` (EMA generator; inputs from the run's `game.sample_latents`)
-    and scores them against `split` of the config's dataset."""
+def evaluate_state(state, config, game: Game, *, num_samples: int = 10_000, seed: int = 0,
+                   split: str | None = None, network: str | None = None) -> dict:
+    """Scores the run's generator: for a game that samples a prior, `num_samples` samples (EMA
+    generator) against `split` (default train) of the config's dataset; for a game that translates
+    examples, its translations of `split` (default test) against their targets
+    (`translation.translation_metrics`; `num_samples` does not apply)."""
+    if game.input_source == 'data':
+        return translation.translation_metrics(state, game, config, split=split or 'test', network=network,
+                                               seed=seed)
+    split = split or 'train'
+    sample_latents = prior_sampler(game)
     key = jax.random.key(seed)
     spec = data.config_spec(config)
     if spec.kind == 'points':
@@ -153,12 +162,12 @@ def evaluate_samples_file(path: str, dataset: str, *, split: str = 'train', netw
     return {**image_metrics(batches, ref, net, seed=seed), 'samples': path}
 
 
-def evaluate_workdir(workdir: str, *, num_samples: int = 10_000, seed: int = 0, split: str = 'train',
+def evaluate_workdir(workdir: str, *, num_samples: int = 10_000, seed: int = 0, split: str | None = None,
                      network: str | None = None) -> dict:
-    """Scores the latest checkpoint of a run and appends the result to its metrics log."""
+    """Scores the latest checkpoint of a run (`evaluate_state`) and appends the result to its metrics log."""
     state, config, game = load_trained_run(workdir)
-    result = {'step': int(state.step), **evaluate_state(state, config, game.sample_latents, num_samples=num_samples,
-                                                         seed=seed, split=split, network=network)}
+    result = {'step': int(state.step), **evaluate_state(state, config, game, num_samples=num_samples, seed=seed,
+                                                         split=split, network=network)}
     writer = MetricWriter(workdir)
     writer.write(result['step'], scalar_metrics(result))
     writer.close()

@@ -1,10 +1,11 @@
 """The training loop: data in, train steps, and the run's outputs (logs, sample grids, checkpoints).
 
-Re-running with the same workdir resumes from its latest complete checkpoint: the state (params,
-optimizer states with the EMA, batch statistics, step) and the data iterator's position. Keys
+Re-running with the same workdir resumes from its latest complete checkpoint: the state (each
+player's params, optimizer state with the EMA and model collections, the game's state, the step)
+and the data iterator's position. Keys
 are `fold_in(train_key(seed), step)` inside the step, so a resumed run draws the same numbers
 as an uninterrupted one and reproduces it bit for bit on the same devices. SIGTERM or SIGINT
-stops after the step in flight with a checkpoint at that step (gans.preemption).
+stops after the step in flight with a checkpoint at that step (gans.engine.preemption).
 
 Multi-process: every process runs this function on its own slice of the data; all of them take
 part in the step, in sample-grid generation (the state spans every process's devices) and in
@@ -23,12 +24,15 @@ import ml_collections
 import numpy as np
 
 from gans import config as config_lib
-from gans import data, evaluate, sampling, sharding
-from gans.checkpoint import Checkpointer, CheckpointMismatchError
-from gans.preemption import StopSignal
-from gans.state import GANState
-from gans.train import Experiment, build_experiment, sample_key, train_key
-from gans.writers import METRICS_FILENAME, MetricWriter, ProgressBar, drop_metrics_after
+from gans import data
+from gans.inference import evaluate, sampling
+from gans.engine import sharding
+from gans.engine.checkpoint import Checkpointer, CheckpointMismatchError
+from gans.engine.preemption import StopSignal
+from gans.engine.state import GANState
+from gans.games.base import Batch
+from gans.engine.experiment import Experiment, build_experiment, sample_key, train_key
+from gans.engine.writers import METRICS_FILENAME, MetricWriter, ProgressBar, drop_metrics_after
 
 SAMPLES_DIR = 'samples'
 
@@ -96,7 +100,9 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
     progress = ProgressBar(config.num_steps, start, enabled=is_writer)
     key = sharding.replicate(train_key(config), mesh)
     # Replicated like the state, so that every process generates the grid with the same program.
-    grid_z = sharding.replicate(_grid_latents(experiment), mesh)
+    heldout = _preview_examples(experiment)
+    grid_inputs = sharding.replicate(_grid_inputs(experiment, heldout), mesh)
+    grid_key = sharding.replicate(jax.random.fold_in(sample_key(config), 1), mesh)
     log_every = config.log_every
     pending: list[tuple[int, dict]] = []
     last_good = last_saved = checkpointer.latest_step()
@@ -116,15 +122,15 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
                 pending = []
             if step % config.sample_every == 0 or is_last:
                 _check_and_average(pending, checkpointer, last_good)
-                samples = sampling.generate(state, grid_z)
+                samples = sampling.generate(state, grid_inputs, key=grid_key)
                 if is_writer:
-                    _write_sample_grid(experiment, samples, os.path.join(workdir, SAMPLES_DIR, f'{step:07d}.png'))
+                    _write_sample_grid(experiment, grid_inputs, samples, heldout,
+                                       os.path.join(workdir, SAMPLES_DIR, f'{step:07d}.png'))
             if config.eval_every and (step % config.eval_every == 0 or is_last) and is_writer:
                 _check_and_average(pending, checkpointer, last_good)
                 # Process 0 alone evaluates a host copy: the state itself spans every process's devices.
                 local = state if jax.process_count() == 1 else jax.device_get(state)
-                result = evaluate.evaluate_state(local, config, experiment.game.sample_latents,
-                                                 num_samples=config.eval_num_samples)
+                result = evaluate.evaluate_state(local, config, experiment.game, num_samples=config.eval_num_samples)
                 writer.write(step, evaluate.scalar_metrics(result))
             if step % config.checkpoint_every == 0 or is_last or stopping:
                 _check_and_average(pending, checkpointer, last_good)
@@ -157,15 +163,33 @@ def _check_and_average(pending: list[tuple[int, dict]], checkpointer: Checkpoint
     return {name: float(np.mean([m[name] for m in values])) for name in values[-1]}
 
 
-def _grid_latents(experiment: Experiment):
-    return experiment.game.sample_latents(sample_key(experiment.config), experiment.config.grid_size ** 2)
+def _preview_examples(experiment: Experiment) -> Batch | None:
+    """The first examples of the game's preview split, when its grids show examples (translations)."""
+    game, config = experiment.game, experiment.config
+    if game.preview_split is None:
+        return None
+    num = game.preview_size(config.grid_size)
+    count = experiment.spec.num_examples.get(game.preview_split, 0)
+    if count < num:
+        raise ValueError(f'sample grids of {num} examples need a {game.preview_split!r} split of at least that '
+                         f'many; {config.dataset} has {count}')
+    iterator = data.make_iterator(config.dataset, split=game.preview_split, global_batch_size=num, seed=0,
+                                  shuffle=False, num_epochs=1, image_size=config.image_size, data_dir=config.data_dir,
+                                  process_index=0, process_count=1)
+    return next(iterator)
 
 
-def _write_sample_grid(experiment: Experiment, samples: np.ndarray, path: str) -> None:
+def _grid_inputs(experiment: Experiment, heldout: Batch | None):
+    game, config = experiment.game, experiment.config
+    return game.preview_inputs(sample_key(config), game.preview_size(config.grid_size), heldout)
+
+
+def _write_sample_grid(experiment: Experiment, inputs, samples: np.ndarray, heldout: Batch | None, path: str) -> None:
     if experiment.spec.kind == 'points':
         sampling.save_png(sampling.points_image(samples), path)
-    else:
-        sampling.save_png(sampling.image_grid(sampling.to_uint8(samples)), path)
+        return
+    images, columns = experiment.game.preview_grid(inputs, samples, heldout)
+    sampling.save_png(sampling.image_grid(sampling.to_uint8(np.asarray(images)), columns or None), path)
 
 
 def _say(is_writer: bool, message: str) -> None:

@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from gans.state import GANState, Latents
+from gans.engine.state import GANState, Inputs
 
-LatentSampler = Callable[[jax.Array, int], Latents]
+# (key, num) -> `num` generator inputs: a prior game's `sample_latents` (see `runs.prior_sampler`).
+LatentSampler = Callable[[jax.Array, int], Inputs]
 
 
 def to_uint8(images: jax.Array | np.ndarray) -> np.ndarray:
@@ -20,13 +21,15 @@ def to_uint8(images: jax.Array | np.ndarray) -> np.ndarray:
     return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def generate(state: GANState, latents: Latents, *, use_ema: bool = True) -> np.ndarray:
-    return np.asarray(_generate_jit(state, latents, use_ema))
+def generate(state: GANState, inputs: Inputs, *, use_ema: bool = True, key: jax.Array | None = None) -> np.ndarray:
+    """G(inputs) in inference mode as numpy; `key` feeds the generator's rng streams (test-time
+    dropout), default a fixed key, so the same inputs give the same outputs."""
+    return np.asarray(_generate_jit(state, inputs, use_ema, jax.random.key(0) if key is None else key))
 
 
 @jax.jit(static_argnames='use_ema')
-def _generate_jit(state: GANState, latents: Latents, use_ema: bool) -> jax.Array:
-    return state.generate(latents, use_ema=use_ema)
+def _generate_jit(state: GANState, inputs: Inputs, use_ema: bool, key: jax.Array) -> jax.Array:
+    return state.generate(inputs, use_ema=use_ema, key=key)
 
 
 def sample_batches(state: GANState, sample_latents: LatentSampler, key: jax.Array, num: int, *,
@@ -48,8 +51,9 @@ def sample_batches_with_inputs(state: GANState, sample_latents: LatentSampler, k
     empty if it has none): (samples, inputs)."""
     for start in range(0, num, batch_size):
         size = min(batch_size, num - start)
-        latents = sample_latents(jax.random.fold_in(key, start), size)
-        out = generate(state, latents, use_ema=use_ema)
+        chunk_key = jax.random.fold_in(key, start)
+        latents = sample_latents(chunk_key, size)
+        out = generate(state, latents, use_ema=use_ema, key=jax.random.fold_in(chunk_key, 1))
         out = to_uint8(out) if out.ndim == 4 else out.astype(np.float32)
         yield out, ({k: np.asarray(v) for k, v in latents.items() if k != 'z'} if isinstance(latents, dict) else {})
 

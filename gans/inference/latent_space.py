@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
-from gans import sampling
-from gans.state import GANState, Latents
+from gans.inference import sampling
+from gans.engine.state import GANState, Inputs as Latents
 
 INTERPOLATIONS = ('linear', 'slerp')
 

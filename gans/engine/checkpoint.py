@@ -20,7 +20,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import serialization
 
-from gans.state import GANState
+from gans.engine.state import GANState
 
 CHECKPOINT_DIR = 'checkpoints'
 INCOMPLETE_DIR = 'incomplete_checkpoints'  # next to CHECKPOINT_DIR, where orbax never looks
@@ -132,6 +132,12 @@ def _check_matches(target: Any, saved: Any, path: str) -> None:
     """Raises CheckpointMismatchError naming the arrays whose presence, shape or dtype differ."""
     want = {_name(k): v for k, v in jax.tree_util.tree_flatten_with_path(target)[0]}
     have = {_name(k): v for k, v in jax.tree_util.tree_flatten_with_path(saved)[0]}
+    if any(n.startswith('g_params.') for n in have) and not any(n.startswith('generator.') for n in have):
+        raise CheckpointMismatchError(
+            f'checkpoint {path} was written by an older version of gans, which stored g_params, d_params, ... '
+            f'side by side; this version stores each player as one struct (generator.params, '
+            f'generator.opt_state, generator.model_state, ...) and cannot restore it. Nothing was changed: '
+            f'train into a new workdir, or read it with the version that wrote it')
     problems = []
     for names, where in ((have.keys() - want.keys(), 'the checkpoint'), (want.keys() - have.keys(), 'the config')):
         if names:
@@ -162,4 +168,4 @@ def _name(path) -> str:
 
 def _params_first(names) -> list[str]:
     """Parameters name a mismatch most plainly; optimizer and batch-norm copies of them follow."""
-    return sorted(names, key=lambda n: (not n.startswith(('g_params', 'd_params', 'step')), n))
+    return sorted(names, key=lambda n: (not n.startswith(('generator.params', 'discriminator.params', 'step')), n))

@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gans import latent_space
-from gans.sampling import LatentSampler
-from gans.state import GANState
+from gans.inference import latent_space
+from gans.inference.sampling import LatentSampler
+from gans.engine.state import GANState
 
 
 def interpolation(state: GANState, sample_latents: LatentSampler, key: jax.Array, *, rows: int = 8,

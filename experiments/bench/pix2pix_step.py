@@ -1,0 +1,680 @@
+"""Times one pix2pix train step (U-Net + PatchGAN: D update, then G update) in JAX beside PyTorch eager.
+
+The JAX side is the library's own step: `gans.engine.experiment.build_experiment` on
+`base_config('pix2pix', 'pix2pix')` with the paper's networks at `--image-size` (U-Net of
+width 64 down to a 1x1 bottleneck, dropout 0.5 on its first three decoder layers; the 70x70
+PatchGAN, `--num-layers 3`; batch norm in both), for a synthetic paired dataset of random
+[-1, 1] (source, target) images, jitted over a one-device mesh. Variants: `--cpu-convolutions`
+(XLA:CPU's convolution library: 'eigen', the library's default, or 'xla_default', YNNPACK) x
+`--conv-layers` ('canonical': the library's custom-VJP convolutions, its CPU default; 'xla':
+the same layers on plain lax convolutions differentiated by JAX), each timed beside the others.
+
+The PyTorch side is the standard pix2pix step on the twins of `torch_pix2pix.py`, loaded with
+the JAX side's initial variables: fake = G(source); D update on (source, target) against
+(source, fake.detach()), two D passes so batch norm never mixes real and fake pairs,
+BCE-with-logits halved; then G update through the updated D with BCE(D(source, fake), 1) +
+100 L1(fake, target); Adam(2e-4, b1=0.5) for both. That step runs G forward once; the
+library's engine runs it twice (once without gradient inside D's loss, once in G's loss).
+`--torch-two-g-forwards` also times PyTorch on the engine's schedule (a no-grad G pass for D's
+update, a fresh G pass for G's), and `--jax-reuse-g-forward` times a hand-written JAX step on
+PyTorch's schedule (one G forward, its VJP kept for G's update; the library's networks and
+optimizers, not the library's step), to show what the engine's schedule costs on each side.
+
+    python experiments/bench/pix2pix_step.py                       # 64 px, batch 16, width 64
+    python experiments/bench/pix2pix_step.py --cpu-convolutions eigen,xla_default --conv-layers canonical,xla
+    python experiments/bench/pix2pix_step.py --torch-two-g-forwards --jax-reuse-g-forward
+    python experiments/bench/pix2pix_step.py --components          # G / D forward and backward alone
+    XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true python experiments/bench/pix2pix_step.py --profile-ops 3
+
+Prints one JSON object: images/s (median of interleaved blocks) per variant, compile time, XLA
+FLOPs per step, the jax/torch ratios, the same-forward check, the machine and the config.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gans.config import base_config
+from gans.data import DatasetSpec
+from gans.engine import compile_options, sharding
+from gans.engine.experiment import build_experiment, train_key
+from gans.engine.state import stream_keys
+from gans.engine.step import jit_train_step
+from gans.games.pix2pix import l1_loss
+
+LEARNING_RATE, B1, B2 = 2e-4, 0.5, 0.999
+SPEC_NAME = 'synthetic_pairs'
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--batch', type=int, default=16)
+    parser.add_argument('--image-size', type=int, default=64, help='16, 32, 64, 128 or 256')
+    parser.add_argument('--source-channels', type=int, default=3)
+    parser.add_argument('--channels', type=int, default=3, help='target (and generated) image channels')
+    parser.add_argument('--width', type=int, default=64, help='generator.width and discriminator.width')
+    parser.add_argument('--num-layers', type=int, default=3, help='discriminator.num_layers (3: 70x70 PatchGAN)')
+    parser.add_argument('--repeats', type=int, default=7, help='timed blocks per variant (median is reported)')
+    parser.add_argument('--steps-per-repeat', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps per variant after compilation')
+    parser.add_argument('--cpu-convolutions', default='eigen',
+                        help="comma-separated XLA:CPU convolution libraries: 'eigen' (the library's default) "
+                             "and/or 'xla_default' (YNNPACK)")
+    parser.add_argument('--conv-layers', default='canonical',
+                        help="comma-separated convolution layers (config.conv_layers): 'canonical' (custom-VJP "
+                             "convolutions, the CPU default) and/or 'xla' (plain lax convolutions)")
+    parser.add_argument('--no-torch', action='store_true', help='time the JAX side only')
+    parser.add_argument('--torch-threads', type=int, default=0,
+                        help='PyTorch intra-op threads (default: the cores this process may use)')
+    parser.add_argument('--torch-two-g-forwards', action='store_true',
+                        help="also time PyTorch on the engine's schedule (G forward twice per step)")
+    parser.add_argument('--jax-reuse-g-forward', action='store_true',
+                        help="also time a hand-written JAX step on PyTorch's schedule (one G forward, its VJP "
+                             "reused), for the first convolution library and layers")
+    parser.add_argument('--components', action='store_true',
+                        help='also time G forward, G forward+backward, D forward, D forward+backward (parameters) '
+                             'and D input gradient alone, on both sides (first JAX variant)')
+    parser.add_argument('--profile-ops', type=int, default=0, metavar='STEPS',
+                        help='trace this many steps of the first JAX variant and report time per HLO op kind '
+                             '(needs XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true for per-op events)')
+    return parser.parse_args(argv)
+
+
+def _num_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+
+
+def _log(message: str) -> None:
+    """Progress on stderr (stdout carries the JSON report)."""
+    print(f'[pix2pix_step {time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
+
+
+def _load_average() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, 'getloadavg') else None
+
+
+# ----------------------------------------------------------------------------- JAX side
+
+
+def make_spec(args: argparse.Namespace) -> DatasetSpec:
+    size = args.image_size
+    return DatasetSpec(SPEC_NAME, 'paired', (size, size, args.channels), None, {'train': 1024},
+                       features={'source': (size, size, args.source_channels),
+                                 'target': (size, size, args.channels)})
+
+
+def make_config(args: argparse.Namespace, cpu_convolutions: str, conv_layers: str):
+    """The paper's pix2pix at this size: base_config('pix2pix', 'pix2pix') with the flags' sizes."""
+    config = base_config('pix2pix', 'pix2pix')
+    config.dataset = SPEC_NAME
+    config.num_steps = 1000
+    config.batch_size = args.batch
+    config.generator.width = args.width
+    config.discriminator.width = args.width
+    config.discriminator.num_layers = args.num_layers
+    config.generator.norm = config.discriminator.norm = 'batch'
+    config.optim.g_lr = config.optim.d_lr = LEARNING_RATE
+    config.optim.b1, config.optim.b2 = B1, B2
+    config.optim.lr_schedule = 'constant'
+    config.cpu_convolutions = cpu_convolutions
+    config.conv_layers = conv_layers
+    return config
+
+
+def make_batch(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    size = args.image_size
+    return {'source': rng.uniform(-1, 1, (args.batch, size, size, args.source_channels)).astype(np.float32),
+            'target': rng.uniform(-1, 1, (args.batch, size, size, args.channels)).astype(np.float32)}
+
+
+def reuse_g_forward_step(game):
+    """A pix2pix step on PyTorch's schedule: G forward once, its VJP kept for G's update.
+
+    D's update sees the fakes of that forward (stop-gradient), G's update differentiates its
+    loss through the updated D to the fakes, then pulls that back through the saved VJP. Same
+    losses, networks and optimizers as the library's step; only the schedule differs (and so
+    D and G see the same dropout masks in a step, as in the reference PyTorch code).
+    """
+    objective = game.objective
+
+    def train_step(state, batch, key):
+        key = jax.random.fold_in(key, state.step)
+        source, target = batch['source'], batch['target']
+        g, d = state.generator, state.discriminator
+
+        def g_forward(params):
+            return g.apply(source, params=params, train=True, key=key)
+
+        fake, g_vjp, g_model_state = jax.vjp(g_forward, g.params, has_aux=True)
+
+        def d_loss(d_params):
+            real_logits, model_state = d.apply({'source': source, 'image': target}, params=d_params, train=True)
+            fake_logits, model_state = d.apply({'source': source, 'image': jax.lax.stop_gradient(fake)},
+                                               params=d_params, model_state=model_state, train=True)
+            adversarial = objective.d_loss(real_logits, fake_logits)
+            return game.d_loss_scale * adversarial, (model_state, adversarial)
+
+        d_grads, (d_model_state, d_adversarial) = jax.grad(d_loss, has_aux=True)(d.params)
+        d = d.apply_gradients(d_grads, d_model_state)
+
+        def g_loss(image):
+            logits, _ = d.apply({'source': source, 'image': image}, train=True)
+            return game.gan_weight * objective.g_loss(logits) + game.l1_weight * l1_loss(image, target)
+
+        g_loss_value, fake_grad = jax.value_and_grad(g_loss)(fake)
+        (g_grads,) = g_vjp(fake_grad)
+        g = g.apply_gradients(g_grads, g_model_state)
+        metrics = {'d_loss': d_adversarial, 'g_loss': g_loss_value}
+        return state.replace(generator=g, discriminator=d, step=state.step + 1), metrics
+
+    return train_step
+
+
+class JaxBench:
+    """The library's pix2pix step (or, with `reuse_g_forward`, the hand-written one) compiled for one variant."""
+
+    def __init__(self, args: argparse.Namespace, cpu_convolutions: str, conv_layers: str,
+                 reuse_g_forward: bool = False):
+        self.config = make_config(args, cpu_convolutions, conv_layers)
+        mesh = sharding.make_mesh(1)
+        experiment = build_experiment(self.config, make_spec(args), mesh)
+        self.experiment, self.state = experiment, experiment.state
+        self.batch = sharding.global_batch(make_batch(args), mesh)
+        self.key = sharding.replicate(train_key(self.config), mesh)
+        step = (jit_train_step(reuse_g_forward_step(experiment.game), mesh, cpu_convolutions) if reuse_g_forward
+                else experiment.train_step)
+        lowered = step.lower(self.state, self.batch, self.key)
+        start = time.perf_counter()
+        self.compiled = lowered.compile()
+        self.compile_s = time.perf_counter() - start
+        cost = self.compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost  # older jax returned a list
+        self.flops = float(cost.get('flops', float('nan')))
+        self.initial_variables = {'generator': self._variables(self.state.generator),
+                                  'discriminator': self._variables(self.state.discriminator)}
+
+    @staticmethod
+    def _variables(player) -> dict:
+        return jax.tree.map(np.asarray, player.variables())  # host copies: the step donates the state
+
+    def run(self, steps: int) -> float:
+        """Seconds per step over `steps` steps, waiting for the last result."""
+        start, metrics = time.perf_counter(), None
+        for _ in range(steps):
+            self.state, metrics = self.compiled(self.state, self.batch, self.key)
+        jax.block_until_ready((self.state, metrics))
+        return (time.perf_counter() - start) / max(steps, 1)
+
+
+# --------------------------------------------------------------------------- PyTorch side
+
+
+def _nchw(x) -> 'torch.Tensor':
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2)))
+
+
+def _nhwc(t) -> np.ndarray:
+    return t.detach().numpy().transpose(0, 2, 3, 1)
+
+
+class TorchBench:
+    """The standard PyTorch pix2pix step on the twins, from the JAX side's initial variables."""
+
+    def __init__(self, args: argparse.Namespace, jax_bench: JaxBench, two_g_forwards: bool = False):
+        import torch
+        import torch.nn.functional as F
+
+        if _ROOT not in sys.path:  # experiments/ is not an installed package: run as a script, find it
+            sys.path.insert(0, _ROOT)
+        from experiments.bench import torch_pix2pix
+
+        self.torch, self.F, self.two_g_forwards = torch, F, two_g_forwards
+        self.torch_pix2pix = torch_pix2pix
+        g, d = jax_bench.config.generator, jax_bench.config.discriminator
+        self.generator = torch_pix2pix.TorchUNetGenerator(
+            args.image_size, args.source_channels, args.channels, width=g.width, norm=g.norm, skips=g.skips,
+            num_dropout=g.num_dropout, dropout_rate=g.dropout_rate, test_dropout=g.test_dropout)
+        self.discriminator = torch_pix2pix.TorchPatchGANDiscriminator(
+            args.source_channels + args.channels, num_layers=d.num_layers, width=d.width, norm=d.norm)
+        self.variables = jax_bench.initial_variables
+        self._load()
+        self.g_opt = torch.optim.Adam(self.generator.parameters(), LEARNING_RATE, betas=(B1, B2))
+        self.d_opt = torch.optim.Adam(self.discriminator.parameters(), LEARNING_RATE, betas=(B1, B2))
+        batch = make_batch(args)
+        self.source, self.target = _nchw(batch['source']), _nchw(batch['target'])
+        game = jax_bench.experiment.game
+        self.l1_weight, self.gan_weight, self.d_scale = game.l1_weight, game.gan_weight, game.d_loss_scale
+
+    def _load(self) -> None:
+        self.torch_pix2pix.load_flax_variables(self.generator, self.variables['generator'])
+        self.torch_pix2pix.load_flax_variables(self.discriminator, self.variables['discriminator'])
+
+    def compare_forward(self, jax_bench: JaxBench) -> dict[str, float]:
+        """Max |JAX - PyTorch| of G's and D's outputs from the same initial variables and batch:
+        in eval mode (running statistics, dropout off) and in train mode (batch statistics; G with
+        the JAX side's dropout masks)."""
+        torch = self.torch
+        g_player, d_player = jax_bench.experiment.state.generator, jax_bench.experiment.state.discriminator
+        g_vars, d_vars = self.variables['generator'], self.variables['discriminator']
+        source, target = np.asarray(jax_bench.batch['source']), np.asarray(jax_bench.batch['target'])
+        diffs = {}
+        # Eval mode, dropout off on both sides.
+        clean = g_player.network.clone(test_dropout=False)
+        jax_fake = np.asarray(jax.jit(lambda v, s: clean.apply(v, s, train=False))(g_vars, source))
+        jax_logits = np.asarray(jax.jit(lambda v, s, t: d_player.network.apply(v, s, t, train=False))(
+            d_vars, source, target))
+        self.generator.eval()
+        self.discriminator.eval()
+        self.generator.test_dropout = False
+        with torch.no_grad():
+            diffs['generator_eval'] = float(np.abs(_nhwc(self.generator(self.source)) - jax_fake).max())
+            diffs['discriminator_eval'] = float(np.abs(
+                self.discriminator(self.source, self.target).numpy() - jax_logits).max())
+        self.generator.test_dropout = g_player.network.test_dropout
+        # Train mode: batch statistics; G's dropout masks read off the JAX forward.
+        rngs = stream_keys(g_player.rng_streams, jax.random.key(5))
+
+        def g_train(v, s):
+            return g_player.network.apply(v, s, train=True, rngs=rngs, mutable=['batch_stats', 'intermediates'],
+                                          capture_intermediates=lambda module, _: isinstance(module, nn.Dropout))
+        jax_fake, g_state = jax.jit(g_train)(g_vars, source)
+        masks = {name[:-len('_dropout')]: _nchw(np.asarray(values['__call__'][0]) != 0)
+                 for name, values in g_state['intermediates'].items()}
+        jax_logits, _ = jax.jit(lambda v, s, t: d_player.network.apply(v, s, t, train=True, mutable=['batch_stats']))(
+            d_vars, source, target)
+        self.generator.train()
+        self.discriminator.train()
+        with torch.no_grad():
+            diffs['generator_train'] = float(np.abs(
+                _nhwc(self.generator(self.source, dropout_masks=masks)) - np.asarray(jax_fake)).max())
+            diffs['discriminator_train'] = float(np.abs(
+                self.discriminator(self.source, self.target).numpy() - np.asarray(jax_logits)).max())
+        diffs['dropout_layers_compared'] = len(masks)
+        self._load()  # the train-mode passes moved torch's running statistics: back to the initial ones
+        return diffs
+
+    def _bce(self, logits, real: bool):
+        target = self.torch.ones_like(logits) if real else self.torch.zeros_like(logits)
+        return self.F.binary_cross_entropy_with_logits(logits, target)
+
+    def step(self) -> None:
+        torch, F = self.torch, self.F
+        generator, discriminator = self.generator, self.discriminator
+        source, target = self.source, self.target
+        if self.two_g_forwards:  # the engine's schedule: a no-grad G pass for D, a fresh one for G
+            with torch.no_grad():
+                fake_for_d = generator(source)
+        else:  # the reference code: one G forward, detached for D's update
+            fake = generator(source)
+            fake_for_d = fake.detach()
+        # D update: real and fake pairs in separate passes (batch norm never mixes them).
+        d_loss = self.d_scale * (self._bce(discriminator(source, target), True) +
+                                 self._bce(discriminator(source, fake_for_d), False))
+        self.d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_opt.step()
+        # G update through the updated D; D's weights need no gradient here.
+        for p in discriminator.parameters():
+            p.requires_grad_(False)
+        if self.two_g_forwards:
+            fake = generator(source)
+        g_loss = (self.gan_weight * self._bce(discriminator(source, fake), True) +
+                  self.l1_weight * F.l1_loss(fake, target))
+        self.g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.g_opt.step()
+        for p in discriminator.parameters():
+            p.requires_grad_(True)
+
+    def run(self, steps: int) -> float:
+        self.generator.train()
+        self.discriminator.train()
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        return (time.perf_counter() - start) / max(steps, 1)
+
+
+# ------------------------------------------------------------------ components (--components)
+
+
+def _jax_components(jax_bench: JaxBench) -> dict:
+    """Jitted pieces of the step on the JAX networks: name -> (function, arguments)."""
+    options = compile_options.compiler_options(jax_bench.config.cpu_convolutions, 'cpu')
+    g_player, d_player = jax_bench.experiment.state.generator, jax_bench.experiment.state.discriminator
+    g_net, d_net, g_streams = g_player.network, d_player.network, g_player.rng_streams
+    g_vars, d_vars = jax_bench.initial_variables['generator'], jax_bench.initial_variables['discriminator']
+    source, target = jax_bench.batch['source'], jax_bench.batch['target']
+    g_weights = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, target.shape).astype(np.float32))
+    key = jax.random.key(11)
+
+    def g_forward(params, model_state, s, k):
+        return g_net.apply({'params': params, **model_state}, s, train=True, rngs=stream_keys(g_streams, k),
+                           mutable=list(model_state))
+
+    def g_forward_backward(params, model_state, s, k):
+        def loss(p):
+            out, new_state = g_forward(p, model_state, s, k)
+            return jnp.sum(out * g_weights), new_state
+        return jax.grad(loss, has_aux=True)(params)
+
+    def d_forward(params, model_state, s, t):
+        return d_net.apply({'params': params, **model_state}, s, t, train=True, mutable=list(model_state))
+
+    def d_forward_backward(params, model_state, s, t):
+        def loss(p):
+            logits, new_state = d_forward(p, model_state, s, t)
+            return jnp.mean(jax.nn.softplus(-logits)), new_state
+        return jax.grad(loss, has_aux=True)(params)
+
+    def d_input_grad(params, model_state, s, t):
+        def loss(image):
+            logits, _ = d_forward(params, model_state, s, image)
+            return jnp.mean(jax.nn.softplus(-logits))
+        return jax.grad(loss)(t)
+
+    g_params, g_state = g_vars['params'], {k: v for k, v in g_vars.items() if k != 'params'}
+    d_params, d_state = d_vars['params'], {k: v for k, v in d_vars.items() if k != 'params'}
+    pieces = {'g_forward': (g_forward, (g_params, g_state, source, key)),
+              'g_forward_backward': (g_forward_backward, (g_params, g_state, source, key)),
+              'd_forward': (d_forward, (d_params, d_state, source, target)),
+              'd_forward_backward': (d_forward_backward, (d_params, d_state, source, target)),
+              'd_input_grad': (d_input_grad, (d_params, d_state, source, target))}
+    compiled = {}
+    for name, (fn, fn_args) in pieces.items():
+        fn_args = jax.device_put(fn_args)
+        lowered = jax.jit(fn, compiler_options=options).lower(*fn_args)
+        program = lowered.compile()
+        cost = program.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        compiled[name] = (program, fn_args, float(cost.get('flops', float('nan'))))
+    return compiled
+
+
+def _torch_components(torch_bench: TorchBench) -> dict:
+    torch = torch_bench.torch
+    g, d = torch_bench.generator, torch_bench.discriminator
+    source, target = torch_bench.source, torch_bench.target
+    weights = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, tuple(target.shape)).astype(np.float32))
+
+    def g_forward():
+        with torch.no_grad():
+            g(source)
+
+    def g_forward_backward():
+        g.zero_grad(set_to_none=True)
+        (g(source) * weights).sum().backward()
+
+    def d_forward():
+        with torch.no_grad():
+            d(source, target)
+
+    def d_forward_backward():
+        d.zero_grad(set_to_none=True)
+        torch.nn.functional.softplus(-d(source, target)).mean().backward()
+
+    def d_input_grad():
+        for p in d.parameters():
+            p.requires_grad_(False)
+        image = target.clone().requires_grad_(True)
+        torch.nn.functional.softplus(-d(source, image)).mean().backward()
+        for p in d.parameters():
+            p.requires_grad_(True)
+
+    return {'g_forward': g_forward, 'g_forward_backward': g_forward_backward, 'd_forward': d_forward,
+            'd_forward_backward': d_forward_backward, 'd_input_grad': d_input_grad}
+
+
+def time_components(args: argparse.Namespace, jax_bench: JaxBench, torch_bench: TorchBench | None) -> dict:
+    """Median ms of each piece of the step alone, JAX and PyTorch interleaved block by block."""
+    jax_pieces = _jax_components(jax_bench)
+    torch_pieces = _torch_components(torch_bench) if torch_bench is not None else {}
+    if torch_bench is not None:
+        torch_bench.generator.train()
+        torch_bench.discriminator.train()
+
+    def jax_block(name, steps):
+        program, fn_args, _ = jax_pieces[name]
+        start, out = time.perf_counter(), None
+        for _ in range(steps):
+            out = program(*fn_args)
+        jax.block_until_ready(out)
+        return (time.perf_counter() - start) / steps
+
+    def torch_block(name, steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            torch_pieces[name]()
+        return (time.perf_counter() - start) / steps
+
+    steps = max(args.steps_per_repeat, 3)
+    result = {}
+    for name in jax_pieces:
+        jax_block(name, 1)
+        if name in torch_pieces:
+            torch_block(name, 1)
+        samples = {'jax': [], 'torch': []}
+        for _ in range(args.repeats):
+            samples['jax'].append(jax_block(name, steps))
+            if name in torch_pieces:
+                samples['torch'].append(torch_block(name, steps))
+        entry = {'jax_ms': round(1e3 * statistics.median(samples['jax']), 2),
+                 'jax_xla_flops': jax_pieces[name][2]}
+        if samples['torch']:
+            entry['torch_ms'] = round(1e3 * statistics.median(samples['torch']), 2)
+            entry['jax_over_torch_time'] = round(entry['jax_ms'] / entry['torch_ms'], 3)
+        result[name] = entry
+    if torch_bench is not None:
+        torch_bench._load()  # pylint: disable=protected-access
+    return result
+
+
+# -------------------------------------------------------------- per-op profile (--profile-ops)
+
+
+_INSTRUCTION = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*.*?\s([a-z][\w\-]*)\(')
+_FUSION_MAIN_OPS = ('convolution', 'dot', 'reduce-window', 'select-and-scatter', 'reduce', 'scatter', 'gather',
+                    'concatenate', 'transpose', 'copy')
+
+
+def _hlo_instructions(hlo_text: str) -> dict[str, dict]:
+    """The compiled program's unfused instructions (the entry's, and those of the while and call
+    bodies: XLA:CPU's thunks): name -> {'kind', 'op_name'}.
+
+    'kind' is the opcode, or for a fusion 'fusion(<its heaviest op>)' (convolution, dot, reduce,
+    ..., else elementwise); 'op_name' is the JAX source path XLA kept in the metadata.
+    """
+    computations, entry, current = {}, {}, None
+    for line in hlo_text.splitlines():
+        if line.endswith('{') and ' = ' not in line.split('(')[0]:
+            words = line.split()
+            current = (words[1] if words[0] == 'ENTRY' else words[0]).lstrip('%')
+            computations[current] = []
+            continue
+        match = _INSTRUCTION.match(line)
+        if not match or current is None:
+            continue
+        name, opcode = match.groups()
+        called = re.search(r'calls=%?([\w.\-]+)', line) if opcode == 'fusion' else None
+        reducer = re.search(r'to_apply=%?([\w.\-]+)', line)
+        op_name = re.search(r'op_name="([^"]*)"', line)
+        computations[current].append({'name': name, 'opcode': opcode, 'calls': called and called.group(1),
+                                      'to_apply': reducer and reducer.group(1),
+                                      'op_name': op_name.group(1) if op_name else ''})
+    # Fused computations and reducers are not thunks of their own.
+    fused = {i[field] for body in computations.values() for i in body for field in ('calls', 'to_apply') if i[field]}
+    for computation, body in computations.items():
+        if computation in fused:
+            continue
+        for instruction in body:
+            kind = instruction['opcode']
+            if kind == 'fusion':
+                inner = {i['opcode'] for i in computations.get(instruction['calls'], [])}
+                kind = f"fusion({next((op for op in _FUSION_MAIN_OPS if op in inner), 'elementwise')})"
+            entry[instruction['name']] = {'kind': kind, 'op_name': instruction['op_name']}
+    return entry
+
+
+def _short_op_name(op_name: str) -> str:
+    """'jit(train_step)/transpose(jvp(UNetGenerator))/up3/up3._apply/...' -> 'transpose(jvp(UNetGenerator))/up3'."""
+    parts = op_name.split('/')[1:]
+    return '/'.join(parts[:2])
+
+
+def profile_ops(jax_bench: JaxBench, steps: int) -> dict:
+    """Per HLO op kind: total ms per step summed over XLA:CPU's thunk events of a traced run.
+
+    With XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true XLA:CPU emits one event per thunk (HLO
+    op or fusion), named by its instruction. Events of parallel threads add up, so these are
+    thread-milliseconds: shares of work, not of wall time.
+    """
+    instructions = _hlo_instructions(jax_bench.compiled.as_text())
+    jax_bench.run(1)
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder):
+            jax_bench.run(steps)
+        paths = [os.path.join(root, f) for root, _, files in os.walk(folder) for f in files
+                 if f.endswith('.xplane.pb')]
+        if not paths:
+            return {'note': 'the profiler wrote no trace'}
+        data = jax.profiler.ProfileData.from_file(paths[0])
+    by_kind, by_op = collections.Counter(), collections.Counter()
+    for plane in data.planes:
+        for line in plane.lines:
+            for event in line.events:
+                if event.name in instructions:  # the thunk of that instruction ('end: ...' events aside)
+                    by_kind[instructions[event.name]['kind']] += event.duration_ns
+                    by_op[event.name] += event.duration_ns
+    if not by_kind:
+        return {'note': 'no per-op events in the trace: run with XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true'}
+    per_step = 1e-6 / steps
+    top = [{'op': op, 'kind': instructions[op]['kind'], 'where': _short_op_name(instructions[op]['op_name']),
+            'ms_per_step': round(ns * per_step, 3)} for op, ns in by_op.most_common(40)]
+    return {'thread_ms_per_step_by_kind': {k: round(ns * per_step, 2) for k, ns in by_kind.most_common()},
+            'thread_ms_per_step_total': round(sum(by_kind.values()) * per_step, 2),
+            'top_ops': top}
+
+
+def hlo_op_counts(jax_bench: JaxBench) -> dict[str, int]:
+    """How many top-level instructions (thunks) of each kind the compiled step runs."""
+    counts = collections.Counter(v['kind'] for v in _hlo_instructions(jax_bench.compiled.as_text()).values())
+    return dict(counts.most_common())
+
+
+# ------------------------------------------------------------------------------- driver
+
+
+def _variant_name(library: str, layers: str, libraries: list[str], layer_kinds: list[str]) -> str:
+    """'jax' for the first library and layers; else named by what differs: 'jax_<library>',
+    'jax_<layers>_layers' or 'jax_<library>_<layers>_layers'."""
+    name = 'jax'
+    if library != libraries[0]:
+        name += f'_{library}'
+    if layers != layer_kinds[0]:
+        name += f'_{layers}_layers'
+    return name
+
+
+def main(argv=None) -> dict:
+    args = _parse_args(argv)
+    cores = _num_cores()
+    libraries = args.cpu_convolutions.split(',')
+    layer_kinds = args.conv_layers.split(',')
+    report = {
+        'config': {'cpu_convolutions': libraries, 'conv_layers': layer_kinds, 'image_size': args.image_size,
+                   'source_channels': args.source_channels, 'channels': args.channels, 'width': args.width,
+                   'num_layers': args.num_layers, 'batch': args.batch, 'repeats': args.repeats,
+                   'steps_per_repeat': args.steps_per_repeat, 'warmup': args.warmup},
+        'host': {'cpu_cores': cores, 'machine': platform.machine(), 'processor': platform.processor(),
+                 'load_average_start': _load_average(), 'jax': jax.__version__,
+                 'jax_backend': jax.default_backend(), 'xla_flags': os.environ.get('XLA_FLAGS', '')},
+    }
+    variants = [(_variant_name(library, layers, libraries, layer_kinds), library, layers, False)
+                for library in libraries for layers in layer_kinds]
+    if args.jax_reuse_g_forward:
+        variants.append(('jax_reuse_g_forward', libraries[0], layer_kinds[0], True))
+    jax_benches = {}
+    for name, library, layers, reuse in variants:
+        start = time.perf_counter()
+        jax_benches[name] = JaxBench(args, library, layers, reuse_g_forward=reuse)
+        _log(f'built {name} in {time.perf_counter() - start:.0f} s (XLA compile of the step '
+             f'{jax_benches[name].compile_s:.0f} s)')
+    jax_bench = jax_benches['jax']
+    report['config']['generator'] = jax_bench.config.generator.to_dict()
+    report['config']['discriminator'] = jax_bench.config.discriminator.to_dict()
+    report['config']['pix2pix'] = {k: v for k, v in jax_bench.config.pix2pix.to_dict().items()
+                                   if k in ('loss', 'l1_weight', 'gan_weight')}
+    report['parameters'] = {player: int(sum(np.size(x) for x in jax.tree.leaves(v['params'])))
+                            for player, v in jax_bench.initial_variables.items()}
+    benches = dict(jax_benches)
+    torch_benches = {}
+    try:
+        import torch
+    except ImportError:
+        report['torch_note'] = 'torch not installed (pip install .[bench]); PyTorch side skipped'
+    else:
+        if args.no_torch:
+            report['torch_note'] = 'PyTorch side skipped (--no-torch)'
+        else:
+            torch.set_num_threads(args.torch_threads or cores)  # default: the cores XLA's pool uses
+            report['host']['torch'] = torch.__version__
+            report['host']['torch_threads'] = torch.get_num_threads()
+            torch_benches['torch'] = TorchBench(args, jax_bench)
+            report['torch_same_forward_max_abs_diff'] = torch_benches['torch'].compare_forward(jax_bench)
+            if args.torch_two_g_forwards:
+                torch_benches['torch_two_g_forwards'] = TorchBench(args, jax_bench, two_g_forwards=True)
+            benches.update(torch_benches)
+    report['jax_hlo_op_counts'] = hlo_op_counts(jax_bench)
+
+    if args.components:  # before the steps run, while the initial variables are the state's
+        _log('timing components')
+        report['components'] = time_components(args, jax_bench, torch_benches.get('torch'))
+    _log(f'timing {list(benches)}')
+
+    for bench in benches.values():
+        bench.run(args.warmup)
+    times = {name: [] for name in benches}
+    for _ in range(args.repeats):  # interleaved, so every variant sees the same background load
+        for name, bench in benches.items():
+            times[name].append(bench.run(args.steps_per_repeat))
+
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        report[name] = {'img_per_s': round(args.batch / median, 2), 'step_ms': round(1e3 * median, 2),
+                        'step_ms_min': round(1e3 * min(samples), 2), 'step_ms_max': round(1e3 * max(samples), 2)}
+    for name, bench in jax_benches.items():
+        report[name]['compile_s'] = round(bench.compile_s, 2)
+        report[name]['xla_flops_per_step'] = bench.flops
+        report[name]['cpu_convolutions'] = bench.config.cpu_convolutions
+        report[name]['conv_layers'] = bench.config.conv_layers
+        for torch_name in torch_benches:
+            suffix = '' if torch_name == 'torch' else torch_name[len('torch'):]
+            report[f'{name}_over_torch{suffix}'] = round(report[name]['img_per_s'] /
+                                                        report[torch_name]['img_per_s'], 3)
+    if args.profile_ops:
+        _log('profiling')
+        report['jax_profile'] = profile_ops(jax_bench, args.profile_ops)
+    report['host']['load_average_end'] = _load_average()
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1 @@
+"""Mode-collapse remedies that games compose: an unrolled discriminator, experience replay."""

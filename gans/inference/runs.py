@@ -1,0 +1,79 @@
+"""Using a finished run: rebuild its state from the workdir and write samples in the shared format.
+
+The `gans sample` file is an .npz with `images` (uint8 NHWC) for image datasets or `points`
+(float32 [N, 2]) for the 2-D mixtures, plus the generator's other inputs (labels, codes). Same
+checkpoint and seed give the same file. Runs of games whose generator translates examples
+(`game.input_source == 'data'`) are used through `gans.inference.translation` instead.
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from gans import config as config_lib
+from gans import data
+from gans.engine import sharding
+from gans.engine.checkpoint import Checkpointer
+from gans.engine.experiment import build_experiment
+from gans.engine.state import GANState
+from gans.games.base import Game
+from gans.inference import sampling
+
+SPLIT_BATCH = 500
+
+
+def load_trained_state(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict]:
+    """The state of `workdir`'s latest (or given) checkpoint, with the run's config."""
+    state, config, _ = load_trained_run(workdir, step)
+    return state, config
+
+
+def load_trained_run(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict, Game]:
+    """`load_trained_state` plus the run's game (its generator inputs, previews and evaluation)."""
+    config = config_lib.load_workdir_config(workdir)
+    experiment = build_experiment(config, data.config_spec(config), sharding.make_mesh(1))
+    checkpointer = Checkpointer(workdir)
+    try:
+        if checkpointer.latest_step() is None:
+            raise FileNotFoundError(f'{workdir!r} has no checkpoint yet')
+        state, _ = checkpointer.restore(experiment.state, step)
+    finally:
+        checkpointer.close()
+    return state, config, experiment.game
+
+
+def split_batches(config: ml_collections.ConfigDict, split: str, *, batch_size: int | None = None) -> Iterator[dict]:
+    """The split in order, one pass. A split of up to 4 x 500 examples comes as one batch (none
+    dropped); larger ones in batches of 500, dropping fewer than 500 at the end."""
+    spec = data.config_spec(config)
+    if split not in spec.num_examples:
+        raise ValueError(f'unknown split {split!r} of {config.dataset}; valid: {sorted(spec.num_examples)}')
+    count = spec.num_examples[split]
+    batch_size = batch_size or (count if count <= 4 * SPLIT_BATCH else SPLIT_BATCH)
+    return data.make_iterator(config.dataset, split=split, global_batch_size=min(batch_size, count), seed=0,
+                              shuffle=False, num_epochs=1, image_size=config.image_size, data_dir=config.data_dir,
+                              process_index=0, process_count=1)
+
+
+def prior_sampler(game: Game) -> sampling.LatentSampler:
+    """(key, num) -> `num` generator inputs drawn from the game's prior; a ValueError for a game
+    whose generator translates examples, which has no prior to sample."""
+    if game.input_source != 'prior':
+        raise ValueError(f'{type(game).__name__} translates examples rather than sampling a prior: use '
+                         f'`gans translate` for its outputs and `gans evaluate --workdir` for its metrics')
+    return lambda key, num: game.preview_inputs(key, num, None)
+
+
+def write_samples(state: GANState, game: Game, *, num: int, seed: int, out: str) -> str:
+    """Writes `num` samples of `state` to `out` (.npz): `images` or `points`, plus the generator's
+    other inputs where it has them (`labels` of a class-conditional model, InfoGAN's `codes`)."""
+    key = jax.random.key(seed)
+    chunks = list(sampling.sample_batches_with_inputs(state, prior_sampler(game), key, num))
+    generated = np.concatenate([out for out, _ in chunks])
+    inputs = {name: np.concatenate([c[1][name] for c in chunks]) for name in chunks[0][1]}
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    np.savez(out, **{'images' if generated.dtype == np.uint8 else 'points': generated}, **inputs)
+    return out
