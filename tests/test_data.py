@@ -11,6 +11,9 @@ import tensorflow_datasets as tfds
 from gans import data
 from gans.data import digits as digits_lib
 from gans.data import mixtures as mixtures_lib
+from data_checks import assert_same_batches as _assert_same_batches
+from data_checks import make_iterator as _iterator
+from data_checks import take as _take
 
 
 @pytest.fixture(scope='session')
@@ -25,25 +28,6 @@ def data_dir(tmp_path_factory):
         shared.mkdir(exist_ok=True)
         return str(shared)
     return str(tmp_path_factory.mktemp('tfds_data'))
-
-
-def _iterator(name, data_dir, **kwargs):
-    kwargs.setdefault('seed', 0)
-    kwargs.setdefault('process_index', 0)
-    kwargs.setdefault('process_count', 1)
-    return data.make_iterator(name, data_dir=data_dir, **kwargs)
-
-
-def _take(it, n):
-    return [next(it) for _ in range(n)]
-
-
-def _assert_same_batches(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.keys() == y.keys()
-        for k in x:
-            np.testing.assert_array_equal(x[k], y[k])
 
 
 def _whole_split(name, data_dir, split='train'):

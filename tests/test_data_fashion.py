@@ -13,6 +13,7 @@ from gans import data
 from gans.data import fashion
 from gans.data import idx
 from gans.data import sources
+from data_checks import write_tfds_metadata
 
 TFDS_CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
                     'Sneaker', 'Bag', 'Ankle boot']
@@ -222,21 +223,6 @@ def test_unknown_names_list_the_fashion_datasets():
 
 # --------------------------------------------------------------------------------------------
 # TFDS's own fashion_mnist, when prepared (mocked).
-
-
-def write_tfds_metadata(name, data_dir, splits):
-    """What `tfds build NAME --file_format=array_record` leaves besides the records: the info
-    files, so that TFDS (and tfds.testing.mock_data) see NAME as prepared with these splits."""
-    builder = tfds.builder(name, data_dir=data_dir)
-    template = lambda split: tfds.core.ShardedFileTemplate(
-        data_dir=builder.data_dir, dataset_name=builder.name, split=split,
-        filetype_suffix='array_record')
-    builder.info.set_splits(tfds.core.SplitDict([
-        tfds.core.SplitInfo(name=s, shard_lengths=[n], num_bytes=0, filename_template=template(s))
-        for s, n in splits.items()]))
-    builder.info.set_file_format('array_record', override=True)
-    os.makedirs(builder.data_dir, exist_ok=True)
-    builder.info.write_to_directory(builder.data_dir)
 
 
 def test_prepared_tfds_fashion_mnist_is_read_through_tfds(monkeypatch, tmp_path, tiny_files):

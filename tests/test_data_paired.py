@@ -14,6 +14,10 @@ from skimage import feature
 from gans import data
 from gans.data import fashion
 from gans.data import pipeline
+from data_checks import assert_same_batches as _assert_same_batches
+from data_checks import make_iterator as _iterator
+from data_checks import take as _take
+from data_checks import write_tfds_metadata as _write_tfds_metadata
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 SANDAL, SNEAKER, BOOT = 5, 7, 9
@@ -79,25 +83,6 @@ def tiny_files(tmp_path_factory):
 def tiny(monkeypatch, tiny_files):
     monkeypatch.setenv(fashion.IDX_DIR_ENV, tiny_files['idx'])
     return tiny_files
-
-
-def _iterator(name, data_dir, **kwargs):
-    kwargs.setdefault('seed', 0)
-    kwargs.setdefault('process_index', 0)
-    kwargs.setdefault('process_count', 1)
-    return data.make_iterator(name, data_dir=data_dir, **kwargs)
-
-
-def _take(it, n):
-    return [next(it) for _ in range(n)]
-
-
-def _assert_same_batches(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.keys() == y.keys()
-        for k in x:
-            np.testing.assert_array_equal(x[k], y[k])
 
 
 def _rows(x):
@@ -285,21 +270,6 @@ def test_epoch_orders_of_two_domains_differ():
 
 # --------------------------------------------------------------------------------------------
 # TFDS cycle_gan (mocked): unpaired by its split names.
-
-
-def _write_tfds_metadata(name, data_dir, splits):
-    """The info files `tfds build --file_format=array_record` writes, so that TFDS (and
-    tfds.testing.mock_data) see `name` prepared with these splits."""
-    builder = tfds.builder(name, data_dir=data_dir)
-    template = lambda split: tfds.core.ShardedFileTemplate(
-        data_dir=builder.data_dir, dataset_name=builder.name, split=split,
-        filetype_suffix='array_record')
-    builder.info.set_splits(tfds.core.SplitDict([
-        tfds.core.SplitInfo(name=s, shard_lengths=[n], num_bytes=0, filename_template=template(s))
-        for s, n in splits.items()]))
-    builder.info.set_file_format('array_record', override=True)
-    os.makedirs(builder.data_dir, exist_ok=True)
-    builder.info.write_to_directory(builder.data_dir)
 
 
 def test_cycle_gan_horse2zebra_is_unpaired(tmp_path):

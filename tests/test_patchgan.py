@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from gans.models.patchgan import PatchGANDiscriminator, output_size, receptive_field
+from random_variables import random_variables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # experiments/ is not an installed package
@@ -24,21 +25,7 @@ def _uniform(shape, seed):
 
 
 def _random_variables(module, source, image, seed):
-    """NumPy-drawn variables: kernels ~ N(0, 1 / fan_in), norm scales ~ N(1, 0.1), biases and
-    running means ~ N(0, 0.1), running variances ~ U(0.5, 1.5)."""
-    rng = np.random.default_rng(seed)
-    shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), source, image, train=False))
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == 'var':
-            value = rng.uniform(0.5, 1.5, leaf.shape)
-        elif name == 'kernel':
-            value = rng.normal(0.0, 1.0 / np.sqrt(np.prod(leaf.shape[:3])), leaf.shape)
-        else:
-            value = rng.normal(1.0 if name == 'scale' else 0.0, 0.1, leaf.shape)
-        return jnp.asarray(value, jnp.float32)
-    return jax.tree_util.tree_map_with_path(draw, shapes)
+    return random_variables(lambda: module.init(jax.random.key(0), source, image, train=False), seed)
 
 
 def test_receptive_field_values():

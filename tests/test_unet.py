@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gans.models.unet import UNetGenerator, encoder_widths, num_down_layers
+from random_variables import random_variables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # experiments/ is not an installed package
@@ -35,22 +36,7 @@ def _uniform(shape, seed, low=-1.0, high=1.0):
 
 
 def _random_variables(module, source, seed):
-    """Variables of `module`'s shapes drawn with NumPy (no PRNG compile per parameter):
-    kernels ~ N(0, 1 / fan_in), so activations stay O(1) even in eval mode, norm scales
-    ~ N(1, 0.1), biases ~ N(0, 0.1), running means ~ N(0, 0.1) and variances ~ U(0.5, 1.5)."""
-    rng = np.random.default_rng(seed)
-    shapes = jax.eval_shape(lambda: module.init(RNGS, source, train=False))
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == 'var':
-            value = rng.uniform(0.5, 1.5, leaf.shape)
-        elif name == 'kernel':
-            value = rng.normal(0.0, 1.0 / np.sqrt(np.prod(leaf.shape[:3])), leaf.shape)
-        else:
-            value = rng.normal(1.0 if name == 'scale' else 0.0, 0.1, leaf.shape)
-        return jnp.asarray(value, jnp.float32)
-    return jax.tree_util.tree_map_with_path(draw, shapes)
+    return random_variables(lambda: module.init(RNGS, source, train=False), seed)
 
 
 def _count(tree) -> int:

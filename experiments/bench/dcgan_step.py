@@ -24,7 +24,7 @@ import json
 import math
 import os
 import platform
-import statistics
+import sys
 import time
 
 import jax
@@ -37,6 +37,11 @@ from gans.engine.state import create_state
 from gans.engine.step import jit_train_step, make_train_step
 from gans.games.gan import AdversarialGame
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _ROOT not in sys.path:  # experiments/ is not an installed package: run as a script, find it
+    sys.path.insert(0, _ROOT)
+from experiments.bench import timing  # noqa: E402
 
 LEARNING_RATE, B1, B2 = 2e-4, 0.5, 0.999
 
@@ -62,10 +67,6 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument('--torch-threads', type=int, default=0,
                         help='PyTorch intra-op threads (default: the cores this process may use)')
     return parser.parse_args()
-
-
-def _num_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
 
 
 # ----------------------------------------------------------------------------- JAX side
@@ -240,7 +241,7 @@ class TorchBench:
 
 def main() -> None:
     args = _parse_args()
-    cores = _num_cores()
+    cores = timing.num_cores()
     device_counts = [int(n) for n in args.devices.split(',')]
     conv_libraries = args.cpu_convolutions.split(',')
     report = {
@@ -260,31 +261,14 @@ def main() -> None:
             jax_benches[f'jax{devices}{convolutions}'] = JaxBench(args, n, library)
     jax_bench = jax_benches['jax']
     benches = dict(jax_benches)
-    try:
-        import torch
-    except ImportError:
-        report['torch_note'] = 'torch not installed (pip install .[bench]); PyTorch side skipped'
-    else:
-        if args.no_torch:
-            report['torch_note'] = 'PyTorch side skipped (--no-torch)'
-        else:
-            torch.set_num_threads(args.torch_threads or cores)  # default: the cores XLA's pool uses
-            report['host']['torch'] = torch.__version__
-            report['host']['torch_threads'] = torch.get_num_threads()
-            benches['torch'] = TorchBench(args, jax_bench)
-            report['torch_same_forward_max_abs_diff'] = benches['torch'].max_abs_diff
+    torch = timing.import_torch(report, args.no_torch, args.torch_threads)
+    if torch is not None:
+        benches['torch'] = TorchBench(args, jax_bench)
+        report['torch_same_forward_max_abs_diff'] = benches['torch'].max_abs_diff
 
-    for bench in benches.values():
-        bench.run(args.warmup)
-    times = {name: [] for name in benches}
-    for _ in range(args.repeats):  # interleaved, so both see the same background load
-        for name, bench in benches.items():
-            times[name].append(bench.run(args.steps_per_repeat))
-
+    times = timing.time_interleaved(benches, args.warmup, args.repeats, args.steps_per_repeat)
     for name, samples in times.items():
-        median = statistics.median(samples)
-        report[name] = {'img_per_s': round(args.batch / median, 1), 'step_ms': round(1e3 * median, 2),
-                        'step_ms_min': round(1e3 * min(samples), 2), 'step_ms_max': round(1e3 * max(samples), 2)}
+        report[name] = timing.summarize(samples, args.batch)
     for name, bench in jax_benches.items():
         report[name]['compile_s'] = round(bench.compile_s, 2)
         report[name]['xla_flops_per_step'] = bench.flops

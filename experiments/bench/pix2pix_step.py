@@ -38,10 +38,9 @@ import os
 import platform
 import re
 import statistics
+import sys
 import tempfile
 import time
-
-import sys
 
 import flax.linen as nn
 import jax
@@ -59,6 +58,9 @@ from gans.games.pix2pix import l1_loss
 LEARNING_RATE, B1, B2 = 2e-4, 0.5, 0.999
 SPEC_NAME = 'synthetic_pairs'
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _ROOT not in sys.path:  # experiments/ is not an installed package: run as a script, find it
+    sys.path.insert(0, _ROOT)
+from experiments.bench import timing  # noqa: E402
 
 
 def _parse_args(argv=None) -> argparse.Namespace:
@@ -93,10 +95,6 @@ def _parse_args(argv=None) -> argparse.Namespace:
                         help='trace this many steps of the first JAX variant and report time per HLO op kind '
                              '(needs XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true for per-op events)')
     return parser.parse_args(argv)
-
-
-def _num_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
 
 
 def _log(message: str) -> None:
@@ -241,10 +239,7 @@ class TorchBench:
         import torch
         import torch.nn.functional as F
 
-        if _ROOT not in sys.path:  # experiments/ is not an installed package: run as a script, find it
-            sys.path.insert(0, _ROOT)
-        from experiments.bench import torch_pix2pix
-
+        from experiments.bench import torch_pix2pix  # imports torch: only where it is installed
         self.torch, self.F, self.two_g_forwards = torch, F, two_g_forwards
         self.torch_pix2pix = torch_pix2pix
         g, d = jax_bench.config.generator, jax_bench.config.discriminator
@@ -594,7 +589,7 @@ def _variant_name(library: str, layers: str, libraries: list[str], layer_kinds: 
 
 def main(argv=None) -> dict:
     args = _parse_args(argv)
-    cores = _num_cores()
+    cores = timing.num_cores()
     libraries = args.cpu_convolutions.split(',')
     layer_kinds = args.conv_layers.split(',')
     report = {
@@ -625,22 +620,13 @@ def main(argv=None) -> dict:
                             for player, v in jax_bench.initial_variables.items()}
     benches = dict(jax_benches)
     torch_benches = {}
-    try:
-        import torch
-    except ImportError:
-        report['torch_note'] = 'torch not installed (pip install .[bench]); PyTorch side skipped'
-    else:
-        if args.no_torch:
-            report['torch_note'] = 'PyTorch side skipped (--no-torch)'
-        else:
-            torch.set_num_threads(args.torch_threads or cores)  # default: the cores XLA's pool uses
-            report['host']['torch'] = torch.__version__
-            report['host']['torch_threads'] = torch.get_num_threads()
-            torch_benches['torch'] = TorchBench(args, jax_bench)
-            report['torch_same_forward_max_abs_diff'] = torch_benches['torch'].compare_forward(jax_bench)
-            if args.torch_two_g_forwards:
-                torch_benches['torch_two_g_forwards'] = TorchBench(args, jax_bench, two_g_forwards=True)
-            benches.update(torch_benches)
+    torch = timing.import_torch(report, args.no_torch, args.torch_threads)
+    if torch is not None:
+        torch_benches['torch'] = TorchBench(args, jax_bench)
+        report['torch_same_forward_max_abs_diff'] = torch_benches['torch'].compare_forward(jax_bench)
+        if args.torch_two_g_forwards:
+            torch_benches['torch_two_g_forwards'] = TorchBench(args, jax_bench, two_g_forwards=True)
+        benches.update(torch_benches)
     report['jax_hlo_op_counts'] = hlo_op_counts(jax_bench)
 
     if args.components:  # before the steps run, while the initial variables are the state's
@@ -648,17 +634,9 @@ def main(argv=None) -> dict:
         report['components'] = time_components(args, jax_bench, torch_benches.get('torch'))
     _log(f'timing {list(benches)}')
 
-    for bench in benches.values():
-        bench.run(args.warmup)
-    times = {name: [] for name in benches}
-    for _ in range(args.repeats):  # interleaved, so every variant sees the same background load
-        for name, bench in benches.items():
-            times[name].append(bench.run(args.steps_per_repeat))
-
+    times = timing.time_interleaved(benches, args.warmup, args.repeats, args.steps_per_repeat)
     for name, samples in times.items():
-        median = statistics.median(samples)
-        report[name] = {'img_per_s': round(args.batch / median, 2), 'step_ms': round(1e3 * median, 2),
-                        'step_ms_min': round(1e3 * min(samples), 2), 'step_ms_max': round(1e3 * max(samples), 2)}
+        report[name] = timing.summarize(samples, args.batch, digits=2)
     for name, bench in jax_benches.items():
         report[name]['compile_s'] = round(bench.compile_s, 2)
         report[name]['xla_flops_per_step'] = bench.flops
