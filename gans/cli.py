@@ -31,17 +31,28 @@ _INPUT = flags.DEFINE_string('input', None, 'translate: an .npz of your own inpu
 _FEATURES = flags.DEFINE_string('feature_network', None, 'evaluate: digits, fashion or inception (default: by dataset).')
 _METHOD = flags.DEFINE_enum('method', 'slerp', ['linear', 'slerp'], 'interpolate: how latents are mixed.')
 _STEPS = flags.DEFINE_integer('steps', None, 'interpolate/traverse: columns per row (default 10 / 9).')
+_ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
+    'allow_config_change', False, 'train: resume an existing workdir under a config that differs from its '
+    'config.json in more than run length and logging (the change is recorded in config_history.jsonl).')
 _EXPRESSION = flags.DEFINE_string('expression', '7-1+0', 'arithmetic: class means to add and subtract.')
 
 
 def _train(overrides: list[str]) -> None:
-    from gans import config as config_lib
-    from gans.engine.loop import train
+    from gans.engine import distributed, workdir_lock
     if _CONFIG.value is None:
         raise app.UsageError('train needs --config (e.g. experiments/configs/dcgan_digits.py)')
-    from gans.engine import distributed
-    distributed.initialize_from_env()  # multi-process runs join here, before jax computes anything
-    train(config_lib.load_config(_CONFIG.value, overrides), _WORKDIR.value)
+    # One process: refuse a workdir in use before importing jax (a second run exits at once).
+    # Multi-process runs are locked by process 0 once they have joined (gans.engine.loop).
+    lock = None if distributed.wants_multi_process() else workdir_lock.acquire(_WORKDIR.value)
+    try:
+        from gans import config as config_lib
+        from gans.engine.loop import train
+        distributed.initialize_from_env()  # multi-process runs join here, before jax computes anything
+        train(config_lib.load_config(_CONFIG.value, overrides), _WORKDIR.value,
+              allow_config_change=_ALLOW_CONFIG_CHANGE.value)
+    finally:
+        if lock:
+            workdir_lock.release(lock)
 
 
 def _sample(overrides: list[str]) -> None:
@@ -177,8 +188,13 @@ def main(argv: list[str] | None = None) -> None:
         raise app.UsageError(f'unexpected arguments {rest[1:]}')
     if _WORKDIR.value is None and not (command == 'evaluate' and _SAMPLES.value):
         raise app.UsageError('--workdir is required')
-    if command in FIGURE_COMMANDS:
-        _figure(command, overrides)
-        return
-    {'train': _train, 'sample': _sample, 'evaluate': _evaluate, 'reconstruct': _reconstruct,
-     'translate': _translate}[command](overrides)
+    from gans.engine.workdir_lock import WorkdirLockedError
+    try:
+        if command in FIGURE_COMMANDS:
+            _figure(command, overrides)
+            return
+        {'train': _train, 'sample': _sample, 'evaluate': _evaluate, 'reconstruct': _reconstruct,
+         'translate': _translate}[command](overrides)
+    except WorkdirLockedError as error:
+        print(f'gans {command}: {error}', file=sys.stderr)
+        raise SystemExit(2) from None

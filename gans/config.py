@@ -85,6 +85,7 @@ def engine_config() -> ml_collections.ConfigDict:
     config.batch_size = 64
     config.seed = 0
     config.checkpoint_every = 1000
+    config.max_to_keep = 3  # complete checkpoints kept; older ones are deleted after each save
     config.sample_every = 500
     config.log_every = 50
     config.eval_every = 0  # 0: no evaluation during training
@@ -351,16 +352,17 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
 
 def describe_changes(before: ml_collections.ConfigDict, after: ml_collections.ConfigDict) -> str:
     """`field: before -> after` for every (dotted) field where the two configs differ."""
-    old, new = _flatten(before.to_dict()), _flatten(after.to_dict())
+    old, new = flatten(before.to_dict()), flatten(after.to_dict())
     names = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
     return ', '.join(f'{name}: {old.get(name)!r} -> {new.get(name)!r}' for name in names)
 
 
-def _flatten(tree: dict, prefix: str = '') -> dict:
+def flatten(tree: dict, prefix: str = '') -> dict:
+    """A nested dict as {dotted name: value}, tuples as lists (as JSON stores them)."""
     flat = {}
     for name, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f'{prefix}{name}.'))
+            flat.update(flatten(value, f'{prefix}{name}.'))
         else:
             flat[f'{prefix}{name}'] = list(value) if isinstance(value, tuple) else value
     return flat

@@ -8,7 +8,10 @@
 # Environment: NUM_PROCESSES (2), DEVICES_PER_PROCESS (1), COORDINATOR_PORT (a free one),
 # PYTHON (python). Process 0 prints the progress and writes the logs. SIGTERM or SIGINT to this
 # script is passed to every process (they stop at one agreed step with a checkpoint); if one
-# process fails, the others are killed. The exit code is the first failing process's, else 0.
+# process fails, the others are killed and the lost one is named. The exit code is the first
+# failing process's, else 0. Without this script (a scheduler starting each process), a lost
+# process is detected by jax.distributed's heartbeats: the others stop within
+# GANS_HEARTBEAT_TIMEOUT seconds (60) naming the unhealthy task (gans.engine.distributed).
 set -euo pipefail
 ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501)) || { echo 'launch/local.sh needs bash >= 5.1' >&2; exit 2; }
 
@@ -43,7 +46,10 @@ while true; do
   [[ -z "${ended:-}" ]] && break
   if ((code != 0 && status == 0)); then
     status=$code
-    echo "launch/local.sh: a process exited with status $code; killing the others" >&2
+    for ((i = 0; i < NUM_PROCESSES; i++)); do [[ "${pids[i]}" == "$ended" ]] && lost=$i; done
+    why="status $code"; ((code > 128)) && why="signal $((code - 128)) ($(kill -l $((code - 128)) 2>/dev/null || echo ?))"
+    echo "launch/local.sh: process ${lost:-?} of $NUM_PROCESSES (pid $ended) ended with $why; killing the others." \
+         "Run the same command again to resume from the last complete checkpoint" >&2
     kill -s KILL "${pids[@]}" 2>/dev/null || true
   fi
 done

@@ -1,8 +1,14 @@
-"""Test-wide setup: 8 simulated CPU devices (set before jax is imported) and a shared data dir."""
+"""Test-wide setup: 8 simulated CPU devices (set before jax is imported), a shared data dir, and
+a compilation cache for the session."""
 import os
+import tempfile
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# Many tests build the same programs (the CLI tests each rebuild a run's step and sampler);
+# a cache private to this session compiles each once. Subprocesses inherit it.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='gans-test-jax-cache-'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.2')
 
 import pytest  # noqa: E402
 

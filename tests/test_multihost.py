@@ -1,7 +1,9 @@
 """Multi-process training through launch/local.sh: 2 processes x 2 devices == 1 process x 4 devices,
-and a preempted multi-process run stops at one step agreed by both processes and resumes from it."""
+a preempted multi-process run stops at one step agreed by both processes and resumes from it,
+and a killed process makes the other stop within the heartbeat timeout instead of hanging."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,6 +21,7 @@ from gans.engine.experiment import build_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DCGAN = 'experiments/configs/dcgan_digits.py:tiny'
+RING = 'experiments/configs/mlp_ring8.py:tiny'
 
 
 @pytest.mark.parametrize('env, message', [
@@ -26,6 +29,7 @@ DCGAN = 'experiments/configs/dcgan_digits.py:tiny'
     ({'GANS_NUM_PROCESSES': '2', 'GANS_PROCESS_ID': '2', 'GANS_COORDINATOR_ADDRESS': 'h:1'}, r'not in \[0, '),
     ({'GANS_NUM_PROCESSES': '2', 'GANS_PROCESS_ID': '0', 'GANS_COORDINATOR_ADDRESS': 'h'}, 'host:port'),
     ({'GANS_DISTRIBUTED': 'yes'}, 'the only value is "auto"'),
+    ({'GANS_HEARTBEAT_TIMEOUT': 'a minute'}, 'must be a whole number of seconds'),
 ])
 def test_bad_distributed_environment_is_named(env, message):
     with pytest.raises(ValueError, match=message):
@@ -72,10 +76,10 @@ def _wait_for_log(workdir, process, timeout=240):
         time.sleep(0.2)
 
 
-def _launch(workdir, overrides):
+def _launch(workdir, overrides, config=DCGAN):
     """launch/local.sh: 2 processes of 2 simulated devices each."""
     env = {**os.environ, 'NUM_PROCESSES': '2', 'DEVICES_PER_PROCESS': '2'}
-    return subprocess.Popen(['launch/local.sh', 'train', f'--config={DCGAN}', f'--workdir={workdir}',
+    return subprocess.Popen(['launch/local.sh', 'train', f'--config={config}', f'--workdir={workdir}',
                              *(f'--config.{o}' for o in overrides)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -128,7 +132,8 @@ def test_two_processes_of_two_devices_match_one_process_of_four(tmp_path, data_d
     for step in range(1, COMPARED_STEPS + 1):
         grids = [np.asarray(Image.open(os.path.join(w, 'samples', f'{step:07d}.png')), np.int16) for w in (single, multi)]
         assert np.abs(grids[0] - grids[1]).max() <= 1
-    assert sorted(os.listdir(multi)) == ['checkpoints', 'config.json', 'metrics.jsonl', 'samples', 'tensorboard']
+    assert sorted(os.listdir(multi)) == ['checkpoints', 'config.json', 'metrics.jsonl', 'samples', 'tensorboard',
+                                         'train.lock']
 
 
 def test_preempted_processes_stop_at_one_step_and_resume_from_it(tmp_path, data_dir):
@@ -158,3 +163,55 @@ def test_preempted_processes_stop_at_one_step_and_resume_from_it(tmp_path, data_
     finally:
         checkpointer.close()
     assert data_state == {'next_index': stopped + 2} and int(restored.step) == stopped + 2
+
+
+HEARTBEAT_S = 10
+
+
+def test_a_killed_process_stops_the_other_within_the_heartbeat_timeout_and_the_run_resumes(tmp_path, data_dir):
+    """Two processes started as a scheduler would (no launcher to kill the survivor): SIGKILL to
+    process 1 makes process 0 exit within GANS_HEARTBEAT_TIMEOUT (plus the service's polling),
+    naming the lost process; launch/local.sh then resumes from the last complete checkpoint."""
+    workdir = str(tmp_path / 'run')
+    port = _free_port()
+    command = ['python', '-m', 'gans', 'train', f'--config={RING}', f'--workdir={workdir}',
+               '--config.num_steps=100000', '--config.checkpoint_every=2', '--config.log_every=1']
+    processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, 'GANS_NUM_PROCESSES': '2', 'GANS_PROCESS_ID': str(i),
+                                       'GANS_COORDINATOR_ADDRESS': f'127.0.0.1:{port}', 'JAX_PLATFORMS': 'cpu',
+                                       'JAX_NUM_CPU_DEVICES': '1', 'XLA_FLAGS': '',
+                                       'GANS_HEARTBEAT_TIMEOUT': str(HEARTBEAT_S)})
+                 for i in range(2)]
+    try:
+        checkpointer = Checkpointer(workdir)
+        deadline = time.monotonic() + 240
+        while not checkpointer.all_steps():
+            assert processes[0].poll() is None and time.monotonic() < deadline, 'no checkpoint was written'
+            time.sleep(0.2)
+            checkpointer.reload()
+        processes[1].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        _, err = processes[0].communicate(timeout=HEARTBEAT_S + 50)
+        waited = time.monotonic() - killed
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    assert processes[0].returncode != 0
+    assert waited < HEARTBEAT_S + 20, f'process 0 took {waited:.0f} s to stop'
+    assert re.search(r'stopped sending heartbeats\):\s*1\b|Task 1 heartbeat timeout', err), err[-3000:]
+
+    last = max(checkpointer.all_steps())
+    checkpointer.close()
+    err = _finish(_launch(workdir, [f'num_steps={last + 2}', 'checkpoint_every=2', 'log_every=1'], RING))
+    assert f'resumed from step' in err
+    resumed = int(re.search(r'resumed from step (\d+)', err).group(1))
+    assert resumed >= last
+    assert [line['step'] for line in _curve(workdir)] == list(range(1, resumed + 3))
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

@@ -10,6 +10,13 @@ command in every process:
       let JAX detect the cluster (SLURM, Cloud TPU, MPI, ...) and initialise from it;
   neither: one process, nothing to do.
 
+A process that dies (SIGKILL, a lost host) stops sending heartbeats to the coordination service;
+after GANS_HEARTBEAT_TIMEOUT seconds (60 by default) the service marks it unhealthy and every
+other process terminates with "The following tasks are unhealthy (stopped sending heartbeats):
+<process ids>" rather than waiting in a collective forever; if process 0 (the coordinator) is the
+one lost, the others stop at once, unable to reach it. Rerunning the launch resumes from the last
+complete checkpoint.
+
 After initialisation `jax.devices()` lists every process's devices, so the mesh spans all of
 them, and `jax.process_index()` picks each process's slice of the data.
 """
@@ -23,6 +30,8 @@ COORDINATOR = 'GANS_COORDINATOR_ADDRESS'
 AUTO = 'GANS_DISTRIBUTED'
 # How long process 0 waits for the others to join, in seconds.
 INIT_TIMEOUT = 'GANS_DISTRIBUTED_TIMEOUT'
+# Seconds without a heartbeat after which a process counts as lost and the others stop.
+HEARTBEAT_TIMEOUT = 'GANS_HEARTBEAT_TIMEOUT'
 
 
 def initialize_from_env(environ: dict[str, str] | None = None) -> bool:
@@ -30,22 +39,38 @@ def initialize_from_env(environ: dict[str, str] | None = None) -> bool:
     import jax
 
     env = os.environ if environ is None else environ
-    timeout = int(env.get(INIT_TIMEOUT, '300'))
+    timeout, heartbeat = _seconds(env, INIT_TIMEOUT, 300), _seconds(env, HEARTBEAT_TIMEOUT, 60)
     if env.get(NUM_PROCESSES):
         coordinator, num, pid = _explicit(env)
         if num == 1:
             return False
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid,
-                                   initialization_timeout=timeout)
+                                   initialization_timeout=timeout, heartbeat_timeout_seconds=heartbeat)
         return True
     mode = env.get(AUTO, '')
     if mode == 'auto':
-        jax.distributed.initialize(initialization_timeout=timeout)
+        jax.distributed.initialize(initialization_timeout=timeout, heartbeat_timeout_seconds=heartbeat)
         return jax.process_count() > 1
     if mode:
         raise ValueError(f'{AUTO}={mode!r}: the only value is "auto" (or set {NUM_PROCESSES}, '
                          f'{PROCESS_ID} and {COORDINATOR})')
     return False
+
+
+def _seconds(env, name: str, default: int) -> int:
+    try:
+        value = int(env.get(name) or default)
+    except ValueError:
+        raise ValueError(f'{name}={env[name]!r} must be a whole number of seconds') from None
+    if value < 1:
+        raise ValueError(f'{name}={value} must be at least 1 second')
+    return value
+
+
+def wants_multi_process(environ: dict[str, str] | None = None) -> bool:
+    """Whether the environment asks for a multi-process run (without importing jax)."""
+    env = os.environ if environ is None else environ
+    return env.get(AUTO) == 'auto' or env.get(NUM_PROCESSES, '1') not in ('', '1')
 
 
 def _explicit(env) -> tuple[str, int, int]:

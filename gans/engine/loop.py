@@ -13,6 +13,7 @@ checkpointing, as orbax requires; only process 0 writes logs, images and config.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,8 +27,9 @@ import numpy as np
 from gans import config as config_lib
 from gans import data
 from gans.inference import evaluate, sampling
-from gans.engine import sharding
+from gans.engine import resume_config, sharding, workdir_lock
 from gans.engine.checkpoint import Checkpointer, CheckpointMismatchError
+from gans.engine.integrity import NonFiniteStateError
 from gans.engine.preemption import StopSignal
 from gans.engine.state import GANState
 from gans.games.base import Batch
@@ -47,20 +49,54 @@ def make_data_iterator(config: ml_collections.ConfigDict):
         seed=config.seed, image_size=config.image_size, data_dir=config.data_dir)
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+def train(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change: bool = False) -> GANState:
     """Trains `config` for `config.num_steps` steps in `workdir`, resuming if it holds a checkpoint.
 
-    Returns the final state, or the state at which SIGTERM/SIGINT stopped the run (saved).
+    The workdir is locked for the run (a second training on it raises WorkdirLockedError). A resume
+    whose config differs from the run's config.json in more than `config_lib.RESUMABLE_FIELDS`
+    raises ConfigChangedError unless `allow_config_change`. Returns the final state, or the state at
+    which SIGTERM/SIGINT stopped the run (saved).
     """
     config_lib.validate(config)
-    is_writer = jax.process_index() == 0
-    os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
-    mesh = sharding.make_mesh(config.num_devices)
-    experiment = build_experiment(config, data.config_spec(config), mesh)
-    iterator = make_data_iterator(config)
-    checkpointer = Checkpointer(workdir)
+    with _locked_for_run(workdir):
+        return _train(config, workdir, allow_config_change)
+
+
+@contextlib.contextmanager
+def _locked_for_run(workdir: str):
+    """Process 0 takes the workdir's lock; every process learns whether it got it."""
+    path, error = None, None
+    if jax.process_index() == 0:
+        try:
+            path = workdir_lock.acquire(workdir)
+        except workdir_lock.WorkdirLockedError as locked:
+            error = locked
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        if not multihost_utils.broadcast_one_to_all(np.int32(error is None)) and error is None:
+            error = workdir_lock.WorkdirLockedError(
+                f'process 0 of this run could not lock {workdir}: another training run is using it')
+    if error is not None:
+        raise error
     try:
-        state = _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_writer)
+        yield
+    finally:
+        if path:
+            workdir_lock.release(path)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool) -> GANState:
+    is_writer = jax.process_index() == 0
+    checkpointer = Checkpointer(workdir, max_to_keep=config.max_to_keep)
+    try:
+        # First, so that a refused change is named at once and leaves the workdir as it was.
+        changed = resume_config.check(workdir, config, allow_config_change) if checkpointer.all_steps() else {}
+        os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
+        mesh = sharding.make_mesh(config.num_devices)
+        experiment = build_experiment(config, data.config_spec(config), mesh)
+        iterator = make_data_iterator(config)
+        state = _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_writer, changed,
+                                 allow_config_change)
         with StopSignal() as stop:
             return _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_writer)
     finally:
@@ -68,25 +104,31 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GANState:
         checkpointer.close()
 
 
-def _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_writer) -> GANState:
+def _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_writer, changed,
+                     allow_config_change) -> GANState:
     for line in checkpointer.set_aside_incomplete():
         _say(is_writer, line)
-    step = checkpointer.latest_step()
-    if step is None:
+    try:
+        state, data_state, messages = checkpointer.restore_newest_verified(experiment.state)
+    except CheckpointMismatchError as error:
+        differs = _config_changes(workdir, config)
+        if differs:
+            raise CheckpointMismatchError(f'{error}. This config differs from {workdir}/config.json in: '
+                                          f'{differs}') from error
+        raise
+    for line in messages:
+        _say(is_writer, line)
+    if state is None:
         if is_writer:
             config_lib.save_config(config, workdir)
             drop_metrics_after(workdir, 0)  # from a run that died before its first checkpoint
         return experiment.state
-    try:
-        state, data_state = checkpointer.restore(experiment.state, step)
-    except CheckpointMismatchError as error:
-        changed = _config_changes(workdir, config)
-        if changed:
-            raise CheckpointMismatchError(f'{error}. This config differs from {workdir}/config.json in: '
-                                          f'{changed}') from error
-        raise
     iterator.set_state(data_state)
+    step = int(jax.device_get(state.step))
     if is_writer:
+        resume_config.record(workdir, config, changed, step, allow_config_change)
+        for name, (old, new) in changed.items():
+            _say(True, f'config changed on resume at step {step}: {name}: {old!r} -> {new!r}')
         dropped = drop_metrics_after(workdir, step)
         _say(True, f'resumed from step {step} ({checkpointer.path(step)})' +
              (f'; moved {dropped} metric lines logged after it to {METRICS_FILENAME}.dropped' if dropped else ''))
@@ -105,7 +147,10 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
     grid_key = sharding.replicate(jax.random.fold_in(sample_key(config), 1), mesh)
     log_every = config.log_every
     pending: list[tuple[int, dict]] = []
-    last_good = last_saved = checkpointer.latest_step()
+    # The NaN guard's "last good" checkpoint: the newest whose state was finite when saved.
+    last_saved = checkpointer.latest_step()
+    last_good = next((s for s in reversed(checkpointer.all_steps()) if checkpointer.saved_finite(s) is not False),
+                     None)
     started = time.perf_counter()
     try:
         for step in range(start + 1, config.num_steps + 1):
@@ -135,7 +180,7 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
             if step % config.checkpoint_every == 0 or is_last or stopping:
                 _check_and_average(pending, checkpointer, last_good)
                 if last_saved != step:
-                    checkpointer.save(state, iterator.get_state())
+                    _save(checkpointer, state, iterator.get_state(), last_good)
                 last_good = last_saved = step
             if stopping:
                 checkpointer.wait()
@@ -148,6 +193,18 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
     return state
 
 
+def _save(checkpointer: Checkpointer, state: GANState, data_state: dict, last_good: int | None) -> None:
+    try:
+        checkpointer.save(state, data_state)
+    except NonFiniteStateError as error:
+        raise NonFiniteLossError(f'{error}; training stopped; {_last_good(checkpointer, last_good)}') from None
+
+
+def _last_good(checkpointer: Checkpointer, last_good: int | None) -> str:
+    return (f'the last good checkpoint is step {last_good} at {checkpointer.path(last_good)}'
+            if last_good is not None else 'no checkpoint was saved before it')
+
+
 def _check_and_average(pending: list[tuple[int, dict]], checkpointer: Checkpointer,
                        last_good: int | None) -> dict[str, float]:
     """Raises NonFiniteLossError at the first step with a NaN/Inf metric; else returns the means."""
@@ -157,9 +214,8 @@ def _check_and_average(pending: list[tuple[int, dict]], checkpointer: Checkpoint
     for (step, _), metrics in zip(pending, values):
         bad = sorted(name for name, value in metrics.items() if not math.isfinite(float(value)))
         if bad:
-            where = (f'the last good checkpoint is step {last_good} at {checkpointer.path(last_good)}'
-                     if last_good is not None else 'no checkpoint was saved before it')
-            raise NonFiniteLossError(f'non-finite {", ".join(bad)} at step {step}; training stopped; {where}')
+            raise NonFiniteLossError(f'non-finite {", ".join(bad)} at step {step}; training stopped; '
+                                     f'{_last_good(checkpointer, last_good)}')
     return {name: float(np.mean([m[name] for m in values])) for name in values[-1]}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from gans import config as config_lib
 from gans import data
 from gans.engine import sharding
-from gans.engine.checkpoint import Checkpointer
+from gans.engine.checkpoint import Checkpointer, CheckpointIntegrityError
 from gans.engine.experiment import build_experiment
 from gans.engine.state import GANState
 from gans.games.base import Game
@@ -32,14 +32,23 @@ def load_trained_state(workdir: str, step: int | None = None) -> tuple[GANState,
 
 
 def load_trained_run(workdir: str, step: int | None = None) -> tuple[GANState, ml_collections.ConfigDict, Game]:
-    """`load_trained_state` plus the run's game (its generator inputs, previews and evaluation)."""
+    """`load_trained_state` plus the run's game (its generator inputs, previews and evaluation).
+
+    The checkpoint is verified against its digest record (CheckpointIntegrityError if damaged)."""
     config = config_lib.load_workdir_config(workdir)
     experiment = build_experiment(config, data.config_spec(config), sharding.make_mesh(1))
     checkpointer = Checkpointer(workdir)
     try:
         if checkpointer.latest_step() is None:
             raise FileNotFoundError(f'{workdir!r} has no checkpoint yet')
-        state, _ = checkpointer.restore(experiment.state, step)
+        try:
+            state, _ = checkpointer.restore(experiment.state, step)
+        except CheckpointIntegrityError as error:
+            others = [s for s in checkpointer.all_steps() if s != (step or checkpointer.latest_step())]
+            raise CheckpointIntegrityError(
+                f'{error}. Nothing was changed (this command only reads): `gans train` on {workdir} sets a '
+                f'damaged checkpoint aside and resumes from the newest one that verifies'
+                f'{f"; the other complete checkpoints are steps {others}" if others else ""}') from error
     finally:
         checkpointer.close()
     return state, config, experiment.game

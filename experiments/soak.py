@@ -1,0 +1,126 @@
+"""A long run watched from outside: resident memory, checkpoint rotation and log sizes.
+
+    python experiments/soak.py --workdir /tmp/soak --out experiments/results/reliability_soak
+
+Runs `gans train` (the default digits config unless --config) as a child process for --steps
+steps with a checkpoint every --checkpoint_every, and every --every steps records the child's
+resident memory (VmRSS of /proc/<pid>/status), the size of checkpoints/ and the number of
+complete checkpoints in it, and the sizes of metrics.jsonl and tensorboard/. Writes soak.json
+(every sample and the summary) and prints the summary:
+
+  rss_growth_after_warmup = (max RSS after --warmup steps - RSS at --warmup) / RSS at --warmup
+  checkpoint_dir_bytes_max, checkpoints_kept_max (<= max_to_keep),
+  metric_lines == number of logged steps, each step once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+DEFAULT_CONFIG = 'experiments/configs/dcgan_digits.py'
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f'no VmRSS for process {pid}')
+
+
+def tree_bytes(path: str) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:  # rotated away while walking
+                pass
+    return total
+
+
+def last_logged_step(path: str) -> int:
+    """The step of the last complete line of metrics.jsonl (0 before the first)."""
+    try:
+        with open(path, 'rb') as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            lines = f.read().decode().splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)['step'])
+        except (ValueError, KeyError):
+            continue
+    return 0
+
+
+def sample(workdir: str, pid: int, step: int) -> dict:
+    checkpoints = os.path.join(workdir, 'checkpoints')
+    kept = [n for n in os.listdir(checkpoints) if n.isdigit()] if os.path.isdir(checkpoints) else []
+    return {'step': step, 'time_s': time.time(), 'rss_bytes': rss_bytes(pid),
+            'checkpoint_dir_bytes': tree_bytes(checkpoints), 'checkpoints_kept': len(kept),
+            'metrics_bytes': os.path.getsize(os.path.join(workdir, 'metrics.jsonl')),
+            'tensorboard_bytes': tree_bytes(os.path.join(workdir, 'tensorboard'))}
+
+
+def summarize(samples: list[dict], workdir: str, warmup: int, log_every: int, steps: int) -> dict:
+    at_warmup = next(s for s in samples if s['step'] >= warmup)
+    after = [s for s in samples if s['step'] >= warmup]
+    logged = [json.loads(line)['step'] for line in open(os.path.join(workdir, 'metrics.jsonl'))]
+    expected = sorted(set(range(log_every, steps + 1, log_every)) | {steps})
+    return {
+        'rss_at_warmup_bytes': at_warmup['rss_bytes'], 'rss_max_after_warmup_bytes': max(s['rss_bytes'] for s in after),
+        'rss_growth_after_warmup': max(s['rss_bytes'] for s in after) / at_warmup['rss_bytes'] - 1,
+        'checkpoint_dir_bytes_max': max(s['checkpoint_dir_bytes'] for s in samples),
+        'checkpoints_kept_max': max(s['checkpoints_kept'] for s in samples),
+        'metric_lines': len(logged), 'metric_steps_unique': len(set(logged)),
+        'metric_lines_as_expected': logged == expected,
+        'metrics_bytes_per_line': samples[-1]['metrics_bytes'] / max(len(logged), 1),
+        'wall_s': samples[-1]['time_s'] - samples[0]['time_s'],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--workdir', required=True)
+    parser.add_argument('--out', required=True, help='folder for soak.json and soak.png')
+    parser.add_argument('--config', default=DEFAULT_CONFIG)
+    parser.add_argument('--steps', type=int, default=50_000)
+    parser.add_argument('--checkpoint_every', type=int, default=1000)
+    parser.add_argument('--every', type=int, default=1000, help='sample every this many steps')
+    parser.add_argument('--warmup', type=int, default=5000)
+    parser.add_argument('--log_every', type=int, default=100)
+    args = parser.parse_args()
+    if os.path.exists(args.workdir):
+        sys.exit(f'{args.workdir} exists: the soak starts a fresh run')
+    os.makedirs(args.out, exist_ok=True)
+    command = ['gans', 'train', f'--config={args.config}', f'--workdir={args.workdir}',
+               f'--config.num_steps={args.steps}', f'--config.checkpoint_every={args.checkpoint_every}',
+               f'--config.log_every={args.log_every}']
+    log = open(os.path.join(args.out, 'train.log'), 'w')
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    metrics = os.path.join(args.workdir, 'metrics.jsonl')
+    samples, next_step = [], args.every
+    while child.poll() is None:
+        step = last_logged_step(metrics)
+        if step >= next_step:
+            samples.append(sample(args.workdir, child.pid, step))
+            print(json.dumps(samples[-1]), flush=True)
+            next_step = (step // args.every + 1) * args.every
+        time.sleep(0.5)
+    if child.returncode:
+        sys.exit(f'gans train exited with {child.returncode}; see {log.name}')
+    result = {'command': ' '.join(command), 'samples': samples,
+              'summary': summarize(samples, args.workdir, args.warmup, args.log_every, args.steps)}
+    with open(os.path.join(args.out, 'soak.json'), 'w') as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result['summary'], indent=1))
+
+
+if __name__ == '__main__':
+    main()
