@@ -1,3 +1,3 @@
-from gans.cli import main
+from gans.cli import run
 
-main()
+run()

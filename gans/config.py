@@ -283,11 +283,40 @@ def select_variant(config: ml_collections.ConfigDict, variant: str, name: str,
     raise ValueError(f'unknown variant {variant!r} of {name}; known: tiny')
 
 
+# Files of the shipped configs' folder that are not configs (shared helpers).
+NOT_CONFIGS = ('common', '__init__')
+
+
+def shipped_configs_dir() -> str:
+    """The shipped configs: `gans/configs` in an installed wheel, `experiments/configs` in a checkout."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    for folder in (os.path.join(package, 'configs'), os.path.join(os.path.dirname(package), 'experiments', 'configs')):
+        if os.path.isdir(folder):
+            return folder
+    raise FileNotFoundError(f'the shipped configs are missing from this install ({package})')
+
+
+def shipped_config_names() -> list[str]:
+    return sorted(os.path.splitext(f)[0] for f in os.listdir(shipped_configs_dir())
+                  if f.endswith('.py') and os.path.splitext(f)[0] not in NOT_CONFIGS)
+
+
+def config_file(name_or_path: str) -> str:
+    """A config's file: `name_or_path` itself when it is a file, else the shipped config of that name."""
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    name = name_or_path[:-3] if name_or_path.endswith('.py') else name_or_path
+    if os.sep not in name and name in shipped_config_names():
+        return os.path.join(shipped_configs_dir(), f'{name}.py')
+    raise FileNotFoundError(f'no config {name_or_path!r}: not a file, and not a shipped config name; the shipped '
+                            f'ones: {", ".join(shipped_config_names())} (see `gans list`)')
+
+
 def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
-    """Loads `path[:variant]`, applies `key=value` overrides and validates the result."""
-    file_path, _, variant = path.partition(':')
-    if not os.path.isfile(file_path):
-        raise FileNotFoundError(f'config file not found: {file_path!r}')
+    """Loads `path[:variant]` (a config file, or a shipped config's name such as `dcgan_digits`),
+    applies `key=value` overrides and validates the result."""
+    name, _, variant = path.partition(':')
+    file_path = config_file(name)
     with _sibling_imports(os.path.dirname(os.path.abspath(file_path))):
         spec = importlib.util.spec_from_file_location('_gans_config', file_path)
         module = importlib.util.module_from_spec(spec)

@@ -139,6 +139,7 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
     mesh = experiment.mesh
     writer = MetricWriter(workdir, enabled=is_writer)
     start = int(jax.device_get(state.step))
+    writer.text('config', config.to_json(indent=2), start)
     progress = ProgressBar(config.num_steps, start, enabled=is_writer)
     key = sharding.replicate(train_key(config), mesh)
     # Replicated like the state, so that every process generates the grid with the same program.
@@ -169,8 +170,9 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
                 _check_and_average(pending, checkpointer, last_good)
                 samples = sampling.generate(state, grid_inputs, key=grid_key)
                 if is_writer:
-                    _write_sample_grid(experiment, grid_inputs, samples, heldout,
-                                       os.path.join(workdir, SAMPLES_DIR, f'{step:07d}.png'))
+                    grid = _sample_grid(experiment, grid_inputs, samples, heldout)
+                    sampling.save_png(grid, os.path.join(workdir, SAMPLES_DIR, f'{step:07d}.png'))
+                    writer.image(step, 'samples', grid)
             if config.eval_every and (step % config.eval_every == 0 or is_last) and is_writer:
                 _check_and_average(pending, checkpointer, last_good)
                 # Process 0 alone evaluates a host copy: the state itself spans every process's devices.
@@ -240,12 +242,12 @@ def _grid_inputs(experiment: Experiment, heldout: Batch | None):
     return game.preview_inputs(sample_key(config), game.preview_size(config.grid_size), heldout)
 
 
-def _write_sample_grid(experiment: Experiment, inputs, samples: np.ndarray, heldout: Batch | None, path: str) -> None:
+def _sample_grid(experiment: Experiment, inputs, samples: np.ndarray, heldout: Batch | None) -> np.ndarray:
+    """The uint8 HWC image of a sample grid: the game's preview, or a scatter of 2-D points."""
     if experiment.spec.kind == 'points':
-        sampling.save_png(sampling.points_image(samples), path)
-        return
+        return sampling.points_image(samples)
     images, columns = experiment.game.preview_grid(inputs, samples, heldout)
-    sampling.save_png(sampling.image_grid(sampling.to_uint8(np.asarray(images)), columns or None), path)
+    return sampling.image_grid(sampling.to_uint8(np.asarray(images)), columns or None)
 
 
 def _say(is_writer: bool, message: str) -> None:

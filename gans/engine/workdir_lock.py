@@ -71,6 +71,14 @@ def release(path: str) -> None:
         os.close(held[0])
 
 
+def remove_empty(workdir: str) -> None:
+    """Removes a workdir that holds nothing but its (released) lock file."""
+    if os.path.isdir(workdir) and os.listdir(workdir) in ([], [LOCK_FILENAME]):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(lock_path(workdir))
+        os.rmdir(workdir)
+
+
 @contextlib.contextmanager
 def locked(workdir: str) -> Iterator[str]:
     path = acquire(workdir)

@@ -1,4 +1,5 @@
-"""Where a run reports: a JSONL metrics log, TensorBoard scalars and a terminal progress bar."""
+"""Where a run reports: a JSONL metrics log, TensorBoard scalars, sample-grid images and the config
+as text, and a terminal progress bar."""
 from __future__ import annotations
 
 import json
@@ -31,6 +32,17 @@ class MetricWriter:
         self._jsonl.flush()
         for name, value in metrics.items():
             self._tensorboard.add_scalar(name, float(value), step)
+
+    def image(self, step: int, name: str, image) -> None:
+        """A uint8 HWC image (a sample grid) as a TensorBoard image."""
+        if self.enabled:
+            self._tensorboard.add_image(name, image, step, dataformats='HWC')
+            self._tensorboard.flush()
+
+    def text(self, name: str, text: str, step: int = 0) -> None:
+        """Text (the run's config) for TensorBoard's text tab, shown as written."""
+        if self.enabled:
+            self._tensorboard.add_text(name, '    ' + text.replace('\n', '\n    '), step)
 
     def close(self) -> None:
         if self.enabled:

@@ -23,7 +23,7 @@ import numpy as np
 from gans import data
 from gans.games.base import Game
 from gans.inference import sampling, translation
-from gans.inference.runs import load_trained_run, prior_sampler
+from gans.inference.runs import load_trained_run, prior_sampler, read_npz
 from gans.metrics import frechet, inception_score, kid, manifold, modes, streaming
 from gans.metrics.feature_networks import FeatureNetwork, default_feature_network, load_feature_network
 from gans.engine.writers import MetricWriter
@@ -146,12 +146,12 @@ def evaluate_state(state, config, game: Game, *, num_samples: int = 10_000, seed
 def evaluate_samples_file(path: str, dataset: str, *, split: str = 'train', network: str | None = None,
                           data_dir: str | None = None, seed: int = 0) -> dict:
     """Scores a `gans sample` file (`images` uint8 NHWC, or `points` for 2-D datasets)."""
-    with np.load(path) as f:
-        if 'points' in f:
-            return {**point_metrics(f['points'], dataset, seed=seed), 'samples': path}
-        if 'images' not in f:
-            raise ValueError(f'{path} holds neither `images` nor `points` (keys: {sorted(f.keys())})')
-        images = f['images']
+    arrays = read_npz(path, 'a `gans sample` file: `images` uint8 NHWC or `points`')
+    if 'points' in arrays:
+        return {**point_metrics(arrays['points'], dataset, seed=seed), 'samples': path}
+    if 'images' not in arrays:
+        raise ValueError(f'{path} holds neither `images` nor `points` (keys: {sorted(arrays)})')
+    images = arrays['images']
     if images.ndim != 4 or images.dtype != np.uint8:
         raise ValueError(f'`images` in {path} must be uint8 NHWC, got {images.dtype} {images.shape}')
     net = load_feature_network(network or default_feature_network(dataset))

@@ -67,6 +67,27 @@ def split_batches(config: ml_collections.ConfigDict, split: str, *, batch_size: 
                               process_index=0, process_count=1)
 
 
+def read_npz(path: str, what: str = 'an .npz of arrays') -> dict[str, np.ndarray]:
+    """Every array of the .npz at `path`, with errors that say what is wrong with the file: missing,
+    not an .npz, or holding Python objects (which are never unpickled)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path} does not exist (expected {what})')
+    with open(path, 'rb') as f:
+        start = f.read(4)
+    if start != b'PK\x03\x04':  # every .npz is a zip archive
+        raise ValueError(f'{path} is not a readable .npz file (it is not a zip archive: it starts with {start!r}; '
+                         f'expected {what})')
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {name: f[name] for name in f.files}
+    except ValueError as error:
+        if 'allow_pickle' in str(error) or 'pickled' in str(error):
+            raise ValueError(f'{path} holds Python objects, not arrays of numbers (expected {what})') from None
+        raise ValueError(f'{path} is not a readable .npz file ({error}; expected {what})') from None
+    except (OSError, EOFError) as error:
+        raise ValueError(f'{path} is not a readable .npz file ({error}; expected {what})') from None
+
+
 def prior_sampler(game: Game) -> sampling.LatentSampler:
     """(key, num) -> `num` generator inputs drawn from the game's prior; a ValueError for a game
     whose generator translates examples, which has no prior to sample."""

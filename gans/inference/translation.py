@@ -28,7 +28,7 @@ from gans import data
 from gans.engine.state import GANState
 from gans.games.base import Game
 from gans.inference import sampling
-from gans.inference.runs import split_batches
+from gans.inference.runs import read_npz, split_batches
 from gans.metrics import frechet, image_quality, streaming
 from gans.metrics.feature_networks import default_feature_network, load_feature_network
 
@@ -78,15 +78,10 @@ def translate_split(state: GANState, game: Game, config: ml_collections.ConfigDi
 
 def read_images(path: str, shape: tuple[int, ...]) -> np.ndarray:
     """`images` (uint8 NHWC of per-example `shape`) from a user's .npz, with errors that say what is wrong."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if 'images' not in f:
-                raise ValueError(f'{path} holds no `images` array (keys: {sorted(f.keys())})')
-            images = f['images']
-    except (OSError, ValueError) as error:
-        if isinstance(error, ValueError) and 'holds no' in str(error):
-            raise
-        raise ValueError(f'{path} is not a readable .npz file ({error})') from None
+    arrays = read_npz(path, 'an .npz with `images`, uint8 NHWC')
+    if 'images' not in arrays:
+        raise ValueError(f'{path} holds no `images` array (keys: {sorted(arrays)})')
+    images = arrays['images']
     if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != tuple(shape):
         raise ValueError(f'`images` in {path} must be uint8 [N, {", ".join(map(str, shape))}] like the run\'s '
                          f'inputs, got {images.dtype} {tuple(images.shape)}')
