@@ -69,10 +69,13 @@ def sample(workdir: str, pid: int, step: int) -> dict:
 
 
 def summarize(samples: list[dict], workdir: str, warmup: int, log_every: int, steps: int) -> dict:
+    """The soak's numbers; a run stopped before `steps` (SIGTERM: it logs and saves where it stops)
+    is summarized up to its last logged step."""
     at_warmup = next(s for s in samples if s['step'] >= warmup)
     after = [s for s in samples if s['step'] >= warmup]
     logged = [json.loads(line)['step'] for line in open(os.path.join(workdir, 'metrics.jsonl'))]
-    expected = sorted(set(range(log_every, steps + 1, log_every)) | {steps})
+    last = min(steps, logged[-1])
+    expected = sorted(set(range(log_every, last + 1, log_every)) | {last})
     return {
         'rss_at_warmup_bytes': at_warmup['rss_bytes'], 'rss_max_after_warmup_bytes': max(s['rss_bytes'] for s in after),
         'rss_growth_after_warmup': max(s['rss_bytes'] for s in after) / at_warmup['rss_bytes'] - 1,
@@ -81,7 +84,7 @@ def summarize(samples: list[dict], workdir: str, warmup: int, log_every: int, st
         'metric_lines': len(logged), 'metric_steps_unique': len(set(logged)),
         'metric_lines_as_expected': logged == expected,
         'metrics_bytes_per_line': samples[-1]['metrics_bytes'] / max(len(logged), 1),
-        'wall_s': samples[-1]['time_s'] - samples[0]['time_s'],
+        'wall_s': samples[-1]['time_s'] - samples[0]['time_s'], 'last_step': last, 'steps_asked': steps,
     }
 
 
