@@ -25,6 +25,5 @@ def run_errors() -> tuple[type[BaseException], ...]:
 
 
 def message(error: BaseException) -> str:
-    """The error's own words, on one line where they were one sentence."""
-    text = str(error) or type(error).__name__
-    return text if '\n' in text.strip() else text.strip()
+    """The error's own words (its class name when it has none)."""
+    return (str(error) or type(error).__name__).strip()

@@ -15,7 +15,6 @@ aside in `damaged_checkpoints/` and resumes from the newest one that verifies.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import time
@@ -164,7 +163,6 @@ class Checkpointer:
             raise CheckpointIntegrityError(f'{where} cannot be read: {type(error).__name__}: {error}') from error
         if has_record:
             integrity.verify(restored[INTEGRITY_ITEM], restored.state, restored.data, where)
-        integrity.verify_files(self.path(step), where)
         return serialization.from_state_dict(template, restored.state), restored.data
 
     def restore_newest_verified(self, template: GANState) -> tuple[GANState | None, dict | None, list[str]]:
@@ -185,15 +183,6 @@ class Checkpointer:
                 f'every checkpoint of this run is damaged, so there is nothing to resume from: '
                 f'{" | ".join(messages)}. They are kept in {self.damaged_directory}; run again to start over')
         return None, None, messages
-
-    def saved_finite(self, step: int) -> bool | None:
-        """Whether step's state was all finite when saved (from its record); None without a record."""
-        path = os.path.join(self.path(step), INTEGRITY_ITEM, 'metadata')
-        try:
-            with open(path) as f:
-                return bool(json.load(f)['finite'])
-        except (OSError, ValueError, KeyError):
-            return None
 
     def wait(self) -> None:
         """Blocks until the save in flight is committed; CheckpointSaveError if it failed."""

@@ -148,10 +148,8 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
     grid_key = sharding.replicate(jax.random.fold_in(sample_key(config), 1), mesh)
     log_every = config.log_every
     pending: list[tuple[int, dict]] = []
-    # The NaN guard's "last good" checkpoint: the newest whose state was finite when saved.
-    last_saved = checkpointer.latest_step()
-    last_good = next((s for s in reversed(checkpointer.all_steps()) if checkpointer.saved_finite(s) is not False),
-                     None)
+    # The NaN guard's "last good" checkpoint: a state with NaN or Inf is never saved (_save).
+    last_good = last_saved = checkpointer.latest_step()
     started = time.perf_counter()
     try:
         for step in range(start + 1, config.num_steps + 1):
