@@ -8,7 +8,8 @@ resident memory (VmRSS of /proc/<pid>/status), the size of checkpoints/ and the 
 complete checkpoints in it, and the sizes of metrics.jsonl and tensorboard/. Writes soak.json
 (every sample and the summary) and prints the summary:
 
-  rss_growth_after_warmup = (max RSS after --warmup steps - RSS at --warmup) / RSS at --warmup
+  rss_growth_after_warmup = (max RSS after --warmup steps - RSS at --warmup) / RSS at --warmup,
+  the same for RssAnon (the heap; the bar: file-backed pages move with other processes' load),
   checkpoint_dir_bytes_max, checkpoints_kept_max (<= max_to_keep),
   metric_lines == number of logged steps, each step once.
 """
@@ -24,12 +25,20 @@ import time
 DEFAULT_CONFIG = 'experiments/configs/dcgan_digits.py'
 
 
-def rss_bytes(pid: int) -> int:
+def memory_bytes(pid: int) -> dict:
+    """VmRSS and its anonymous part (RssAnon: the heap, what a leak grows). The file-backed rest
+    is mostly the mapped jaxlib libraries, which the kernel evicts and re-reads under page-cache
+    pressure from other processes, so it moves by hundreds of MB without the run doing anything."""
+    fields = {'VmRSS:': 'rss_bytes', 'RssAnon:': 'rss_anon_bytes', 'RssFile:': 'rss_file_bytes'}
+    found = {}
     with open(f'/proc/{pid}/status') as f:
         for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f'no VmRSS for process {pid}')
+            key = line.split(maxsplit=1)[0]
+            if key in fields:
+                found[fields[key]] = int(line.split()[1]) * 1024
+    if len(found) != len(fields):
+        raise RuntimeError(f'no memory fields for process {pid}')
+    return found
 
 
 def tree_bytes(path: str) -> int:
@@ -62,7 +71,7 @@ def last_logged_step(path: str) -> int:
 def sample(workdir: str, pid: int, step: int) -> dict:
     checkpoints = os.path.join(workdir, 'checkpoints')
     kept = [n for n in os.listdir(checkpoints) if n.isdigit()] if os.path.isdir(checkpoints) else []
-    return {'step': step, 'time_s': time.time(), 'rss_bytes': rss_bytes(pid),
+    return {'step': step, 'time_s': time.time(), **memory_bytes(pid),
             'checkpoint_dir_bytes': tree_bytes(checkpoints), 'checkpoints_kept': len(kept),
             'metrics_bytes': os.path.getsize(os.path.join(workdir, 'metrics.jsonl')),
             'tensorboard_bytes': tree_bytes(os.path.join(workdir, 'tensorboard'))}
@@ -73,12 +82,16 @@ def summarize(samples: list[dict], workdir: str, warmup: int, log_every: int, st
     is summarized up to its last logged step."""
     at_warmup = next(s for s in samples if s['step'] >= warmup)
     after = [s for s in samples if s['step'] >= warmup]
+    anon_max = max(s['rss_anon_bytes'] for s in after)
     logged = [json.loads(line)['step'] for line in open(os.path.join(workdir, 'metrics.jsonl'))]
     last = min(steps, logged[-1])
     expected = sorted(set(range(log_every, last + 1, log_every)) | {last})
     return {
         'rss_at_warmup_bytes': at_warmup['rss_bytes'], 'rss_max_after_warmup_bytes': max(s['rss_bytes'] for s in after),
         'rss_growth_after_warmup': max(s['rss_bytes'] for s in after) / at_warmup['rss_bytes'] - 1,
+        'rss_anon_at_warmup_bytes': at_warmup['rss_anon_bytes'], 'rss_anon_max_after_warmup_bytes': anon_max,
+        'rss_anon_growth_after_warmup': anon_max / at_warmup['rss_anon_bytes'] - 1,
+        'rss_anon_end_growth': after[-1]['rss_anon_bytes'] / at_warmup['rss_anon_bytes'] - 1,
         'checkpoint_dir_bytes_max': max(s['checkpoint_dir_bytes'] for s in samples),
         'checkpoints_kept_max': max(s['checkpoints_kept'] for s in samples),
         'metric_lines': len(logged), 'metric_steps_unique': len(set(logged)),

@@ -379,11 +379,11 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
     return validate(with_defaults(saved))
 
 
-def describe_changes(before: ml_collections.ConfigDict, after: ml_collections.ConfigDict) -> str:
-    """`field: before -> after` for every (dotted) field where the two configs differ."""
+def changes(before: ml_collections.ConfigDict, after: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
+    """{dotted field: (before, after)} for every field where the two configs differ, sorted."""
     old, new = flatten(before.to_dict()), flatten(after.to_dict())
-    names = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
-    return ', '.join(f'{name}: {old.get(name)!r} -> {new.get(name)!r}' for name in names)
+    return {name: (old.get(name), new.get(name)) for name in sorted(old.keys() | new.keys())
+            if old.get(name) != new.get(name)}
 
 
 def flatten(tree: dict, prefix: str = '') -> dict:

@@ -14,7 +14,7 @@ from gans.engine.experiment import build_experiment, train_key
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # experiments/ is not an installed package
     sys.path.insert(0, ROOT)
-from experiments.ablations import seeds as seeds_lib  # noqa: E402
+from gans.engine import seeds as seeds_lib  # noqa: E402
 from experiments.ablations import sweep  # noqa: E402
 
 RING_SPEC = DatasetSpec(name='ring8', kind='points', shape=(2,), num_classes=8, num_examples={'train': 100_000})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -25,8 +26,13 @@ def test_the_package_list_names_every_package_under_gans():
 def wheel_venv(tmp_path_factory):
     """A virtual environment with the dependencies of this machine and only the built wheel of gans."""
     root = tmp_path_factory.mktemp('wheel')
+    # Built from a copy: setuptools' build/ left in the checkout would go stale and could carry
+    # deleted modules into a later wheel.
+    source = root / 'source'
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns('.git', 'build', 'dist', '*.egg-info', '__pycache__',
+                                                                 'runs', '.pytest_cache'))
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
-                    str(root / 'dist'), ROOT], check=True, capture_output=True)
+                    str(root / 'dist'), str(source)], check=True, capture_output=True)
     wheel, = (root / 'dist').glob('gans-*.whl')
     venv = root / 'venv'
     # System site packages give the dependencies without a download; the wheel is installed into

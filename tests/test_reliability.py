@@ -220,7 +220,7 @@ def test_a_changed_objective_on_resume_is_refused_and_with_the_flag_recorded(tmp
 def test_num_steps_is_not_free_under_a_decaying_schedule():
     config = config_lib.load_config(RING, ['optim.lr_schedule=cosine'])
     longer = config_lib.load_config(RING, ['optim.lr_schedule=cosine', 'num_steps=40'])
-    assert resume_config.refused(resume_config.changes(config, longer), longer) == ['num_steps']
+    assert resume_config.refused(config_lib.changes(config, longer), longer) == ['num_steps']
 
 
 def _limit_file_size(limit_bytes):

@@ -11,6 +11,7 @@ import struct
 import numpy as np
 from PIL import Image
 from tensorboardX.proto import event_pb2
+from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
 
 from gans import cli
 
@@ -29,16 +30,21 @@ def _events(directory: str):
                 yield event
 
 
-def test_sample_grids_config_and_losses_reach_tensorboard(tmp_path, data_dir):
+def test_sample_grids_config_hparams_and_losses_reach_tensorboard(tmp_path, data_dir):
     workdir = str(tmp_path / 'run')
     cli.main(['gans', 'train', f'--config={RING}', f'--workdir={workdir}', '--config.num_devices=1'])
     images, texts, scalars = {}, {}, set()
+    hparams, experiment = HParamsPluginData(), HParamsPluginData()
     for event in _events(os.path.join(workdir, 'tensorboard')):
         for value in event.summary.value:
             if value.HasField('image'):
                 images[event.step] = np.asarray(Image.open(io.BytesIO(value.image.encoded_image_string)))
             elif value.metadata.plugin_data.plugin_name == 'text':
                 texts[value.tag] = value.tensor.string_val[0].decode()
+            elif value.tag == '_hparams_/session_start_info':
+                hparams.ParseFromString(value.metadata.plugin_data.content)
+            elif value.tag == '_hparams_/experiment':
+                experiment.ParseFromString(value.metadata.plugin_data.content)
             elif value.HasField('simple_value'):
                 scalars.add((event.step, value.tag))
     assert sorted(images) == [2, 4]  # sample_every 2 of the tiny variant
@@ -49,6 +55,11 @@ def test_sample_grids_config_and_losses_reach_tensorboard(tmp_path, data_dir):
         np.testing.assert_array_equal(image, png)
     config = json.loads(texts['config/text_summary'])
     assert config['dataset'] == 'ring8' and config['num_steps'] == 4
+    # The same config as hparams, nested fields dotted, for the HParams tab's table.
+    values = hparams.session_start_info.hparams
+    assert values['dataset'].string_value == 'ring8' and values['gan.loss'].string_value == 'nonsaturating'
+    assert values['batch_size'].number_value == config['batch_size'] and values['optim.g_lr'].number_value > 0
+    assert {m.name.tag for m in experiment.experiment.metric_infos} >= {'d_loss', 'g_loss'}
     assert {(s, name) for s in (1, 2, 3, 4) for name in ('d_loss', 'g_loss')} <= scalars
 
 

@@ -5,7 +5,7 @@
     python -m experiments.ablations.sweep --mixtures '' --digits --seeds 3 --remedies none,pack4
 
 Every (mixture, objective, remedy) cell trains all seeds as one vmapped program
-(`experiments.ablations.seeds`), then scores 2500 samples per seed with
+(`gans.engine.seeds`), then scores 2500 samples per seed with
 `gans.metrics.modes.mixture_mode_metrics`: modes covered (our default count rule, and with
 min_count=1 as in VEEGAN / PacGAN tables), % high-quality samples, KL to uniform over modes.
 By default each objective runs without remedy and each remedy with the non-saturating
@@ -33,7 +33,7 @@ import time
 import jax
 import numpy as np
 
-from experiments.ablations.seeds import generate_seeds, train_seeds
+from gans.engine.seeds import generate_seeds, train_seeds
 from gans import config as config_lib
 from gans.inference import sampling
 from gans.metrics import digits_classifier

@@ -14,6 +14,8 @@ checkpointing, as orbax requires; only process 0 writes logs, images and config.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import json
 import math
 import os
@@ -37,6 +39,8 @@ from gans.engine.experiment import Experiment, build_experiment, sample_key, tra
 from gans.engine.writers import METRICS_FILENAME, MetricWriter, ProgressBar, drop_metrics_after
 
 SAMPLES_DIR = 'samples'
+# The scalars TensorBoard's HParams tab shows beside each run's config (blank where a game logs none).
+HPARAMS_METRICS = ('d_loss', 'g_loss', 'eval/fid')
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -111,8 +115,8 @@ def _resume_or_start(config, workdir, experiment, iterator, checkpointer, is_wri
     try:
         state, data_state, messages = checkpointer.restore_newest_verified(experiment.state)
     except CheckpointMismatchError as error:
-        differs = _config_changes(workdir, config)
-        if differs:
+        if changed:
+            differs = ', '.join(f'{name}: {old!r} -> {new!r}' for name, (old, new) in changed.items())
             raise CheckpointMismatchError(f'{error}. This config differs from {workdir}/config.json in: '
                                           f'{differs}') from error
         raise
@@ -140,6 +144,7 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
     writer = MetricWriter(workdir, enabled=is_writer)
     start = int(jax.device_get(state.step))
     writer.text('config', config.to_json(indent=2), start)
+    writer.hparams(config.to_dict(), HPARAMS_METRICS, start)
     progress = ProgressBar(config.num_steps, start, enabled=is_writer)
     key = sharding.replicate(train_key(config), mesh)
     # Replicated like the state, so that every process generates the grid with the same program.
@@ -164,6 +169,7 @@ def _run(config, workdir, experiment, state, iterator, checkpointer, stop, is_wr
                 writer.write(step, summary)
                 progress.update(step, summary)
                 pending = []
+                _release_free_heap()
             if step % config.sample_every == 0 or is_last:
                 _check_and_average(pending, checkpointer, last_good)
                 samples = sampling.generate(state, grid_inputs, key=grid_key)
@@ -248,14 +254,26 @@ def _sample_grid(experiment: Experiment, inputs, samples: np.ndarray, heldout: B
     return sampling.image_grid(sampling.to_uint8(np.asarray(images)), columns or None)
 
 
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, or None (another libc or platform)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _release_free_heap() -> None:
+    """Returns freed heap memory to the OS. XLA, tensorstore and orbax allocate and free large
+    buffers from ~90 threads, spread over glibc's per-thread arenas, which keep what is freed:
+    without this a long run's resident memory creeps up by 4-8 MiB per 1000 steps (measured on
+    the digits DCGAN) though the memory in use stays flat. About 10 ms per call."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def _say(is_writer: bool, message: str) -> None:
     if is_writer:
         print(message, file=sys.stderr, flush=True)
 
-
-def _config_changes(workdir: str, config: ml_collections.ConfigDict) -> str:
-    try:
-        saved = config_lib.load_workdir_config(workdir)
-    except (FileNotFoundError, ValueError):
-        return ''
-    return config_lib.describe_changes(saved, config)

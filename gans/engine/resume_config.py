@@ -36,13 +36,6 @@ class ConfigChangedError(ValueError):
     """A resume under a config that changes how the run trains."""
 
 
-def changes(saved: ml_collections.ConfigDict, new: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
-    """{dotted field: (old, new)} for every field where the two configs differ."""
-    old, now = config_lib.flatten(saved.to_dict()), config_lib.flatten(new.to_dict())
-    return {name: (old.get(name), now.get(name)) for name in sorted(old.keys() | now.keys())
-            if old.get(name) != now.get(name)}
-
-
 def refused(changed: dict[str, tuple[Any, Any]], new: ml_collections.ConfigDict) -> list[str]:
     """The changed fields a resume may not change without the flag."""
     names = [name for name in changed if name not in RESUMABLE_FIELDS]
@@ -58,7 +51,7 @@ def check(workdir: str, new: ml_collections.ConfigDict, allow: bool) -> dict[str
         saved = config_lib.load_workdir_config(workdir)
     except FileNotFoundError:
         return {}
-    changed = changes(saved, new)
+    changed = config_lib.changes(saved, new)
     bad = refused(changed, new)
     if bad and not allow:
         lines = '\n'.join(f'  {name}: {changed[name][0]!r} -> {changed[name][1]!r}' for name in bad)

@@ -1,13 +1,16 @@
 """Where a run reports: a JSONL metrics log, TensorBoard scalars, sample-grid images and the config
-as text, and a terminal progress bar."""
+as text and hparams, and a terminal progress bar."""
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import tqdm
+
+from gans import config as config_lib
 
 METRICS_FILENAME = 'metrics.jsonl'
 
@@ -43,6 +46,21 @@ class MetricWriter:
         """Text (the run's config) for TensorBoard's text tab, shown as written."""
         if self.enabled:
             self._tensorboard.add_text(name, '    ' + text.replace('\n', '\n    '), step)
+
+    def hparams(self, config: Mapping[str, Any], metrics: Sequence[str], step: int = 0) -> None:
+        """The run's config as TensorBoard hparams (dotted keys, e.g. `gan.loss`; tuples as text),
+        so that runs compare in the HParams tab, which shows them beside the scalars `metrics`.
+
+        Written into the run's own event file (tensorboardX's `add_hparams` would open a second
+        run directory and log dummy metric values there)."""
+        if not self.enabled:
+            return
+        from tensorboardX.summary import hparams
+        values = {key: value if isinstance(value, (bool, int, float, str)) else str(value)
+                  for key, value in config_lib.flatten(dict(config)).items() if value is not None}
+        file_writer = self._tensorboard._get_file_writer()  # pylint: disable=protected-access
+        for summary in hparams(values, {name: 0.0 for name in metrics}):
+            file_writer.add_summary(summary, step)
 
     def close(self) -> None:
         if self.enabled:

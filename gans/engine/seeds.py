@@ -1,6 +1,6 @@
 """Many seeds of one config as a single jitted program: `jax.vmap` (or `lax.map`) over seeds, `lax.scan` over steps.
 
-    from experiments.ablations.seeds import train_seeds, generate_seeds
+    from gans.engine.seeds import train_seeds, generate_seeds
     cfg = gans.config.load_config('experiments/configs/mlp_ring8.py', ['gan.loss=lsgan'])
     states, metrics = train_seeds(cfg, seeds=range(10), num_steps=2000)
     points = generate_seeds(states, cfg, num=2500)       # [10, 2500, 2]
