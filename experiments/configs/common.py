@@ -83,3 +83,25 @@ def vae_variants(config: ml_collections.ConfigDict, variant: str, name: str,
         else:
             raise ValueError(f'unknown variant {part!r} of {name}; known: tiny, beta=<float>')
     return config
+
+
+def translation_training(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """pix2pix's and CycleGAN's training at 32 px: batch 16, both networks width 32 with a
+    one-stride-2-layer PatchGAN (16x16 patches), Adam(2e-4, b1 0.5) constant for the first half of
+    the run, then linearly to 0 (both papers), a checkpoint every 1000 steps, 10 test examples
+    in the grids."""
+    config.batch_size = 16
+    config.checkpoint_every = 1000
+    config.sample_every = 500
+    config.log_every = 50
+    config.grid_size = 10
+    config.generator.width = 32
+    config.discriminator.width = 32
+    config.discriminator.num_layers = 1
+    config.optim.g_lr = 2e-4
+    config.optim.d_lr = 2e-4
+    config.optim.b1 = 0.5
+    config.optim.lr_schedule = 'constant_then_linear'
+    config.optim.lr_final_fraction = 0.0
+    return config
+

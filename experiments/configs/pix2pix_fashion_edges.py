@@ -20,27 +20,15 @@ Results on this repository's CPU VM: experiments/results/pix2pix_fashion_edges.m
 """
 import ml_collections
 
+from common import translation_training
 from gans.config import base_config, select_variant
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-    config = base_config('pix2pix', 'pix2pix')
+    config = translation_training(base_config('pix2pix', 'pix2pix'))
     config.dataset = 'fashion_edges'
     config.num_steps = 5000  # 80,000 pairs, 4.4 epochs of the 18,000
-    config.batch_size = 16
-    config.checkpoint_every = 1000
-    config.sample_every = 500
-    config.log_every = 50
-    config.grid_size = 10
     config.pix2pix.loss = 'nonsaturating'
     config.pix2pix.l1_weight = 100.0
     config.pix2pix.gan_weight = 1.0
-    config.generator.width = 32
-    config.discriminator.width = 32
-    config.discriminator.num_layers = 1
-    config.optim.g_lr = 2e-4
-    config.optim.d_lr = 2e-4
-    config.optim.b1 = 0.5
-    config.optim.lr_schedule = 'constant_then_linear'
-    config.optim.lr_final_fraction = 0.0
     return select_variant(config, variant, 'pix2pix_fashion_edges', image_size=16)

@@ -68,6 +68,14 @@ class DatasetSpec:
         object.__setattr__(self, 'shape', tuple(self.shape))
         object.__setattr__(self, 'features', features)
 
+    def examples_in(self, split: str) -> int:
+        """Examples a batch stream of `split` draws from: for an unpaired dataset's 'train' or
+        'test', the smaller of its two domain splits; 0 for a split it does not have."""
+        pair = domain_splits(split, self.num_examples) if self.kind == 'unpaired' else None
+        if pair:
+            return min(self.num_examples[pair[0]], self.num_examples[pair[1]])
+        return self.num_examples.get(split, 0)
+
 
 class DatasetNotPreparedError(FileNotFoundError):
     """A dataset whose data is not there: a TFDS dataset not prepared (as array_record) in the

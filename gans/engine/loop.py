@@ -231,7 +231,7 @@ def _preview_examples(experiment: Experiment) -> Batch | None:
     if game.preview_split is None:
         return None
     num = game.preview_size(config.grid_size)
-    count = experiment.spec.num_examples.get(game.preview_split, 0)
+    count = experiment.spec.examples_in(game.preview_split)
     if count < num:
         raise ValueError(f'sample grids of {num} examples need a {game.preview_split!r} split of at least that '
                          f'many; {config.dataset} has {count}')

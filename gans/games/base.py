@@ -203,6 +203,15 @@ def objective_fields(section: ml_collections.ConfigDict) -> dict[str, Any]:
                 gradient_penalty_weight=objective.gradient_penalty_weight if weight is None else weight)
 
 
+def penalty_free_objective(section: ml_collections.ConfigDict, game: str) -> losses.Objective:
+    """The objective of a section made by `objective_config`, refusing gradient penalties (games whose
+    D judges pairs or several outputs: pix2pix, CycleGAN)."""
+    objective = losses.get_objective(section.loss)
+    if objective.gradient_penalty_weight or section.gradient_penalty_weight or section.r1_weight:
+        raise ValueError(f'game {game} takes no gradient penalties; use nonsaturating, lsgan or hinge')
+    return objective
+
+
 def check_plain_discriminator(config: ml_collections.ConfigDict, game: str) -> None:
     """Refuses the discriminator remedies (packing, batch features) in games that do not take them."""
     d = config.discriminator

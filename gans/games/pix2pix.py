@@ -25,7 +25,7 @@ from gans import losses, models
 from gans.data import DatasetSpec
 from gans.engine.state import GANState
 from gans.games.base import (Aux, Batch, GameSetup, TranslationGame, discriminate, drawn_inputs, generate,
-                             objective_config)
+                             objective_config, penalty_free_objective)
 
 # The U-Net's dropout draws from this Flax rng stream, in training and at test time.
 RNG_STREAMS = ('dropout',)
@@ -79,10 +79,7 @@ def build(config: ml_collections.ConfigDict, spec: DatasetSpec) -> GameSetup:
     if spec.kind != 'paired':
         raise ValueError(f'game pix2pix needs a paired dataset (batches of source and target images); '
                          f'{spec.name!r} is a dataset of kind {spec.kind!r}. Paired datasets: fashion_edges')
-    objective = losses.get_objective(section.loss)
-    if objective.gradient_penalty_weight or section.gradient_penalty_weight or section.r1_weight:
-        raise ValueError('game pix2pix takes no gradient penalties (its D judges pairs); use nonsaturating, lsgan '
-                         'or hinge')
+    objective = penalty_free_objective(section, 'pix2pix')
     if section.l1_weight < 0 or section.gan_weight < 0:
         raise ValueError(f'pix2pix.l1_weight and gan_weight must be >= 0, got {section.l1_weight}, '
                          f'{section.gan_weight}')

@@ -24,7 +24,8 @@ def to_uint8(images: jax.Array | np.ndarray) -> np.ndarray:
 def generate(state: GANState, inputs: Inputs, *, use_ema: bool = True, key: jax.Array | None = None) -> np.ndarray:
     """G(inputs) in inference mode as numpy; `key` feeds the generator's rng streams (test-time
     dropout), default a fixed key, so the same inputs give the same outputs."""
-    return np.asarray(_generate_jit(state, inputs, use_ema, jax.random.key(0) if key is None else key))
+    # A pytree for generators that return several outputs (CycleGAN's {'a', 'b'}).
+    return jax.tree.map(np.asarray, _generate_jit(state, inputs, use_ema, jax.random.key(0) if key is None else key))
 
 
 @jax.jit(static_argnames='use_ema')

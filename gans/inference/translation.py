@@ -41,6 +41,9 @@ def check_translation_game(game: Game) -> None:
     if game.input_source != 'data':
         raise ValueError(f'{type(game).__name__} samples from a prior rather than translating examples: use '
                          f'`gans sample` and `gans evaluate` for it')
+    if game.source_key is None:
+        raise ValueError(f'{type(game).__name__} translates in two directions; `gans translate` and `gans evaluate` '
+                         'score one-direction (paired) translation only, so far: its sample grids show both')
 
 
 def _translate(state: GANState, game: Game, batch: dict, key: jax.Array) -> np.ndarray:

@@ -24,6 +24,7 @@ from gans.models.minibatch import BATCH_FEATURES
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
 from gans.models.ops.layers import ConvLayers, conv_layers
 from gans.models.patchgan import PatchGANDiscriminator
+from gans.models.resnet import cycle_networks, default_num_blocks
 from gans.models.unet import UNetGenerator
 
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -133,6 +134,29 @@ def _pix2pix(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> 
             PatchGANDiscriminator(num_layers=d.num_layers, width=d.width, norm=d.norm, dtype=dtype, conv=ops.conv))
 
 
+# ---------------------------------------------------------------------------------------------
+# cyclegan (Zhu et al. 2017): two ResNet generators (A -> B, B -> A) and two unconditional
+# PatchGANs, each pair one network (gans.models.resnet).
+
+def _cyclegan_generator() -> ml_collections.ConfigDict:
+    # num_blocks None: the paper's 6 up to 128 px, 9 above.
+    return ml_collections.ConfigDict({'width': 64, 'num_blocks': ml_collections.config_dict.placeholder(int),
+                                      'norm': 'instance'})
+
+
+def _cyclegan_discriminator() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({'width': 64, 'num_layers': 3, 'norm': 'instance'})
+
+
+def _cyclegan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> Networks:
+    size, channels = _square_images(data_shape, 'cyclegan')
+    g, d, ops = config.generator, config.discriminator, layers(config)
+    blocks = default_num_blocks(size) if g.num_blocks is None else g.num_blocks
+    return cycle_networks(channels, g_width=g.width, num_blocks=blocks, g_norm=g.norm, d_width=d.width,
+                          d_layers=d.num_layers, d_norm=d.norm, dtype=compute_dtype(config), conv=ops.conv,
+                          conv_transpose=ops.conv_transpose)
+
+
 class ModelFamily(NamedTuple):
     build: Callable[[ml_collections.ConfigDict, tuple[int, ...]], Networks]
     generator: Callable[[], ml_collections.ConfigDict]  # config.generator's fields and defaults
@@ -151,6 +175,9 @@ MODELS: dict[str, ModelFamily] = {
     'pix2pix': ModelFamily(_pix2pix, _pix2pix_generator, _pix2pix_discriminator,
                            {'generator': {'width': 8}, 'discriminator': {'width': 8, 'num_layers': 1}},
                            'U-Net generator and PatchGAN discriminator (Isola et al. 2017)'),
+    'cyclegan': ModelFamily(_cyclegan, _cyclegan_generator, _cyclegan_discriminator,
+                            {'generator': {'width': 8, 'num_blocks': 2}, 'discriminator': {'width': 8, 'num_layers': 1}},
+                            'two ResNet generators and two PatchGANs (Zhu et al. 2017)'),
 }
 
 

@@ -81,7 +81,8 @@ def layer_widths(num_layers: int, width: int = 64) -> tuple[int, ...]:
 
 
 class PatchGANDiscriminator(nn.Module):
-    """(source [N, H, W, C_s], image [N, H, W, C]) -> patch logits [N, h, w] (no sigmoid).
+    """(source [N, H, W, C_s], image [N, H, W, C]) -> patch logits [N, h, w] (no sigmoid); with
+    source None, the image alone (an unconditional PatchGAN).
 
     The pair is concatenated along channels (source first) and judged patch by patch;
     h = w = output_size(H, num_layers) for square inputs (30 at 256 px with n = 3).
@@ -107,10 +108,11 @@ class PatchGANDiscriminator(nn.Module):
     conv: ModuleDef = Conv2D
 
     @nn.compact
-    def __call__(self, source: jax.Array, image: jax.Array, train: bool = True) -> jax.Array:
-        self._check(source, image)
+    def __call__(self, source: jax.Array | None, image: jax.Array, train: bool = True) -> jax.Array:
+        # source None: an unconditional PatchGAN judging the image alone (CycleGAN's D_A, D_B).
+        self._check(image if source is None else source, image)
         strides = layer_strides(self.num_layers)
-        x = jnp.concatenate([source, image], axis=-1)
+        x = image if source is None else jnp.concatenate([source, image], axis=-1)
         for l, (features, stride) in enumerate(zip(layer_widths(self.num_layers, self.width), strides)):
             norm_here = self.norm != 'none' and l > 0
             x = self.conv(features, kernel_size=KERNEL_SIZE, strides=stride, padding=PADDING,
