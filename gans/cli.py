@@ -25,6 +25,8 @@ flags.DEFINE_string('out', None, 'output file')
 flags.DEFINE_string('samples', None, 'a `gans sample` .npz to evaluate instead of a workdir')
 flags.DEFINE_string('dataset', None, 'with --samples: the dataset to compare with')
 flags.DEFINE_string('split', None, 'the split to compare with or to use')
+flags.DEFINE_string('direction', None, 'a translation run\'s direction (CycleGAN: a2b or b2a; default: the '
+                    'game\'s first; evaluate: every direction)')
 flags.DEFINE_string('input', None, 'an .npz of your own inputs (key `images`, uint8 NHWC)')
 flags.DEFINE_string('feature_network', None, 'digits, fashion or inception (default: by dataset)')
 flags.DEFINE_enum('method', 'slerp', ['linear', 'slerp'], 'how latents are mixed')
@@ -50,14 +52,15 @@ COMMANDS: dict[str, Command] = {
     'evaluate': Command('FID, KID, IS, precision/recall of a run or a samples file (translation runs: L1, PSNR, '
                         'SSIM, FD)', 'gans evaluate --workdir runs/dcgan   |   gans evaluate --samples s.npz '
                         '--dataset digits', {'workdir': None, 'samples': None, 'dataset': None, 'split': None,
-                                             'feature_network': None, 'num': 10_000, 'seed': 0}),
+                                             'feature_network': None, 'num': 10_000, 'seed': 0,
+                                             'direction': None}),
     'reconstruct': Command('a VAE run\'s held-out ELBO and reconstructions of a split',
                            'gans reconstruct --workdir runs/vae --split test',
                            {'workdir': None, 'split': 'test', 'num': 64, 'seed': 0, 'out': 'recon.npz'}),
     'translate': Command('translate a split (or your own images) with an image-to-image run',
-                         'gans translate --workdir runs/pix2pix --split test --out translations.npz',
+                         'gans translate --workdir runs/cyclegan --direction b2a --split test --out b2a.npz',
                          {'workdir': None, 'split': None, 'input': None, 'num': None, 'seed': 0,
-                          'out': 'translations.npz'}),
+                          'out': 'translations.npz', 'direction': None}),
     'interpolate': Command('figure: rows of interpolations between latents', 'gans interpolate --workdir runs/dcgan',
                            {**_FIGURE, 'steps': 10, 'method': 'slerp', 'out': 'interpolate.png'}),
     'traverse': Command('figure: one categorical code or class varied per row', 'gans traverse --workdir runs/cgan',
@@ -131,7 +134,8 @@ def _evaluate(command: str) -> None:
     else:
         result = evaluate.evaluate_workdir(_require(command, 'workdir', 'or --samples'),
                                            num_samples=_value(command, 'num'), seed=seed,
-                                           split=_value(command, 'split'), network=network)
+                                           split=_value(command, 'split'), network=network,
+                                           direction=_value(command, 'direction'))
     print(json.dumps(result))
 
 
@@ -149,19 +153,19 @@ def _translate(command: str) -> None:
     from gans.inference import translation
     from gans.inference.runs import load_trained_run
     state, config, game = load_trained_run(_require(command, 'workdir'))
-    translation.check_translation_game(game)
+    direction = translation.resolve_direction(game, _value(command, 'direction'))
     seed = _value(command, 'seed')
     if _value(command, 'input'):
         if _FLAGS['split'].present:
             raise app.UsageError('translate takes --split or --input, not both')
-        shape = data.config_spec(config).features[game.source_key]
+        shape = data.config_spec(config).features[game.directions[direction].source]
         arrays = translation.translate_images(state, game, translation.read_images(_value(command, 'input'), shape),
-                                              seed=seed)
+                                              seed=seed, direction=direction)
     else:
         arrays = translation.translate_split(state, game, config, split=_value(command, 'split') or 'test',
-                                             num=_value(command, 'num'), seed=seed)
+                                             num=_value(command, 'num'), seed=seed, direction=direction)
     npz, png = translation.write_translations(arrays, _value(command, 'out'))
-    print(f'wrote {len(arrays["outputs"])} translations to {npz} (first rows: {png})')
+    print(f'wrote {len(arrays["outputs"])} translations ({direction}) to {npz} (first rows: {png})')
 
 
 def _figure(command: str) -> None:

@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 from gans import data
@@ -41,3 +42,16 @@ def write_tfds_metadata(name, data_dir, splits):
     builder.info.set_file_format('array_record', override=True)
     os.makedirs(builder.data_dir, exist_ok=True)
     builder.info.write_to_directory(builder.data_dir)
+
+
+def real_config(name):
+    """The shipped config `name`, or a skip when its dataset (Fashion-MNIST, from Debian's package)
+    is not on this machine."""
+    from gans import config as config_lib
+    from gans import data
+    config = config_lib.load_config(name)
+    try:
+        data.config_spec(config)
+    except data.DatasetNotPreparedError as error:
+        pytest.skip(f'Fashion-MNIST is not installed here: {error}')
+    return config

@@ -125,13 +125,8 @@ def test_translation_metrics_of_a_perfect_translator(real_fashion_edges):
 
 @pytest.fixture(scope='module')
 def real_fashion_edges(data_dir):
-    from gans import config as config_lib
-    from gans import data
-    try:
-        data.dataset_spec('fashion_edges')
-    except data.DatasetNotPreparedError as error:
-        pytest.skip(f'Fashion-MNIST is not installed here: {error}')
-    return config_lib.load_config(CONFIG)
+    from data_checks import real_config
+    return real_config(CONFIG)
 
 
 @pytest.fixture(scope='module')

@@ -21,6 +21,8 @@ per micro-batch, so that gradient accumulation splits fakes exactly as it splits
 from __future__ import annotations
 
 import dataclasses
+import types
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 import flax.linen as nn
@@ -46,6 +48,25 @@ class Aux(NamedTuple):
     game_state: Any          # the game's state after this loss
 
 
+class Direction(NamedTuple):
+    """One way a translation game maps examples: batch[source] -> images like batch[reference].
+
+    Attributes:
+      source: batch key of the inputs.
+      reference: batch key of real images of the output domain.
+      paired: whether batch[reference][i] is the target of batch[source][i] (pix2pix), so outputs
+        are scored against it image by image (L1, PSNR, SSIM); else (CycleGAN) only as a set (FD).
+      label: batch key of class labels, or None: paired, the class each output should keep (its
+        example's); unpaired, the classes of the reference domain, where outputs should land.
+      inverse: the direction that maps back (cycle consistency is scored through it), or None.
+    """
+    source: str
+    reference: str
+    paired: bool = True
+    label: str | None = 'label'
+    inverse: str | None = None
+
+
 class Game(Protocol):
     """The engine's contract with a model.
 
@@ -56,9 +77,12 @@ class Game(Protocol):
         (`gans translate`) and is scored against the examples' targets.
       preview_split: the split whose examples feed sample grids and evaluation of a 'data'
         game (None: the grids need no examples).
+      directions: a 'data' game's translations by name, the first the default (pix2pix:
+        {'forward'}; CycleGAN: {'a2b', 'b2a'}); empty for a 'prior' game.
     """
     input_source: str
     preview_split: str | None
+    directions: Mapping[str, Direction]
 
     def example_inputs(self, spec: DatasetSpec) -> tuple[Inputs, Inputs]:
         """(G's, D's) example inputs for initialisation; only their shapes matter."""
@@ -85,6 +109,12 @@ class Game(Protocol):
 
     def preview_grid(self, inputs: Inputs, outputs: jax.Array, heldout: Batch | None) -> tuple[Any, int]:
         """(images in [-1, 1] NHWC or 2-D points, columns) of the sample grid of these outputs."""
+
+    def translation_inputs(self, direction: str, images: jax.Array, key: jax.Array) -> Inputs:
+        """G's inputs that translate `images` (a batch of `directions[direction].source`)."""
+
+    def translation_outputs(self, direction: str, outputs: Any) -> jax.Array:
+        """The translated images among G's outputs for `translation_inputs(direction, ...)`."""
 
     def check_step(self, *, micro_batches: int, d_steps: int) -> None:
         """Raises ValueError if the step's options cannot play this game."""
@@ -127,6 +157,7 @@ class NoiseGame:
 
     input_source = 'prior'
     preview_split = None
+    directions = types.MappingProxyType({})  # type: Mapping[str, Direction]
     # Examples in D's initialisation batch (a packing D needs whole packs).
     example_batch = 1
 
@@ -162,6 +193,12 @@ class NoiseGame:
     def preview_grid(self, inputs: Inputs, outputs: Any, heldout: Batch | None = None) -> tuple[Any, int]:
         del inputs, heldout
         return outputs, 0  # 0: a square grid
+
+    def translation_inputs(self, direction: str, images: jax.Array, key: jax.Array) -> Inputs:
+        raise ValueError(f'{type(self).__name__} samples a prior; it translates nothing')
+
+    def translation_outputs(self, direction: str, outputs: Any) -> jax.Array:
+        raise ValueError(f'{type(self).__name__} samples a prior; it translates nothing')
 
     def check_step(self, *, micro_batches: int, d_steps: int) -> None:
         del micro_batches, d_steps
@@ -236,7 +273,7 @@ class TranslationGame:
     has them), one column per example. Subclasses write `d_loss` and `g_loss`.
     """
     source_key = 'source'
-    target_key: str | None = 'target'
+    target_key = 'target'
     input_source = 'data'
     preview_split = 'test'
 
@@ -251,6 +288,17 @@ class TranslationGame:
     def generator_inputs(self, batch: Batch, key: jax.Array) -> Inputs:
         del key
         return batch[self.source_key]
+
+    @property
+    def directions(self) -> Mapping[str, Direction]:
+        return {'forward': Direction(self.source_key, self.target_key)}
+
+    def translation_inputs(self, direction: str, images: jax.Array, key: jax.Array) -> Inputs:
+        return self.generator_inputs({self.directions[direction].source: images}, key)
+
+    def translation_outputs(self, direction: str, outputs: Any) -> jax.Array:
+        del direction
+        return outputs
 
     def init_game_state(self, state: GANState, key: jax.Array) -> Any:
         del state, key

@@ -123,14 +123,18 @@ def point_metrics(points: np.ndarray, dataset: str, *, seed: int | None = None) 
 
 
 def evaluate_state(state, config, game: Game, *, num_samples: int = 10_000, seed: int = 0,
-                   split: str | None = None, network: str | None = None) -> dict:
+                   split: str | None = None, network: str | None = None, direction: str | None = None) -> dict:
     """Scores the run's generator: for a game that samples a prior, `num_samples` samples (EMA
     generator) against `split` (default train) of the config's dataset; for a game that translates
-    examples, its translations of `split` (default test) against their targets
-    (`translation.translation_metrics`; `num_samples` does not apply)."""
+    examples, its translations of `split` (default test) in `direction`, or in each of the game's
+    directions when None (`translation.translation_report`; `num_samples` does not apply)."""
     if game.input_source == 'data':
-        return translation.translation_metrics(state, game, config, split=split or 'test', network=network,
-                                               seed=seed)
+        kwargs = dict(split=split or 'test', network=network, seed=seed)
+        if direction is None:
+            return translation.translation_report(state, game, config, **kwargs)
+        return translation.translation_metrics(state, game, config, direction=direction, **kwargs)
+    if direction is not None:
+        raise ValueError(f'{type(game).__name__} samples a prior: --direction is for translation runs')
     split = split or 'train'
     sample_latents = prior_sampler(game)
     key = jax.random.key(seed)
@@ -163,11 +167,11 @@ def evaluate_samples_file(path: str, dataset: str, *, split: str = 'train', netw
 
 
 def evaluate_workdir(workdir: str, *, num_samples: int = 10_000, seed: int = 0, split: str | None = None,
-                     network: str | None = None) -> dict:
+                     network: str | None = None, direction: str | None = None) -> dict:
     """Scores the latest checkpoint of a run (`evaluate_state`) and appends the result to its metrics log."""
     state, config, game = load_trained_run(workdir)
     result = {'step': int(state.step), **evaluate_state(state, config, game, num_samples=num_samples, seed=seed,
-                                                         split=split, network=network)}
+                                                         split=split, network=network, direction=direction)}
     writer = MetricWriter(workdir)
     writer.write(result['step'], scalar_metrics(result))
     writer.close()
@@ -175,6 +179,12 @@ def evaluate_workdir(workdir: str, *, num_samples: int = 10_000, seed: int = 0, 
 
 
 def scalar_metrics(result: dict, prefix: str = 'eval/') -> dict[str, float]:
-    """The numeric top-level entries of a result, named for the metrics log."""
-    return {prefix + k: float(v) for k, v in result.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ('step', 'seed')}
+    """The numeric entries of a result, named for the metrics log; a nested result's (one per
+    translation direction) under its key: `eval/a2b/fd`."""
+    scalars = {}
+    for k, v in result.items():
+        if isinstance(v, dict):
+            scalars.update(scalar_metrics(v, f'{prefix}{k}/'))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ('step', 'seed'):
+            scalars[prefix + k] = float(v)
+    return scalars

@@ -58,9 +58,10 @@ def split_batches(config: ml_collections.ConfigDict, split: str, *, batch_size: 
     """The split in order, one pass. A split of up to 4 x 500 examples comes as one batch (none
     dropped); larger ones in batches of 500, dropping fewer than 500 at the end."""
     spec = data.config_spec(config)
-    if split not in spec.num_examples:
-        raise ValueError(f'unknown split {split!r} of {config.dataset}; valid: {sorted(spec.num_examples)}')
-    count = spec.num_examples[split]
+    count = spec.examples_in(split)  # an unpaired set's 'test': testA and testB, zipped
+    if not count:
+        valid = sorted(spec.num_examples) + (['test', 'train'] if spec.kind == 'unpaired' else [])
+        raise ValueError(f'unknown split {split!r} of {config.dataset}; valid: {valid}')
     batch_size = batch_size or (count if count <= 4 * SPLIT_BATCH else SPLIT_BATCH)
     return data.make_iterator(config.dataset, split=split, global_batch_size=min(batch_size, count), seed=0,
                               shuffle=False, num_epochs=1, image_size=config.image_size, data_dir=config.data_dir,

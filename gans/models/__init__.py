@@ -23,6 +23,7 @@ from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gans.models.minibatch import BATCH_FEATURES
 from gans.models.mlp import MLPDiscriminator, MLPGenerator
 from gans.models.ops.layers import ConvLayers, conv_layers
+from gans.models.multiscale import multi_scale
 from gans.models.patchgan import PatchGANDiscriminator
 from gans.models.resnet import cycle_networks, default_num_blocks
 from gans.models.unet import UNetGenerator
@@ -122,7 +123,8 @@ def _pix2pix_generator() -> ml_collections.ConfigDict:
 
 def _pix2pix_discriminator() -> ml_collections.ConfigDict:
     # num_layers: stride-2 layers; 3 is the paper's 70x70 PatchGAN (gans.models.patchgan.receptive_field).
-    return ml_collections.ConfigDict({'width': 64, 'num_layers': 3, 'norm': 'batch'})
+    # num_scales > 1: pix2pixHD's PatchGANs at halved resolutions (gans.models.multiscale).
+    return ml_collections.ConfigDict({'width': 64, 'num_layers': 3, 'norm': 'batch', 'num_scales': 1})
 
 
 def _pix2pix(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> Networks:
@@ -131,7 +133,8 @@ def _pix2pix(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> 
     return (UNetGenerator(channels=channels, width=g.width, norm=g.norm, skips=g.skips, num_dropout=g.num_dropout,
                           dropout_rate=g.dropout_rate, test_dropout=g.test_dropout, dtype=dtype, conv=ops.conv,
                           conv_transpose=ops.conv_transpose),
-            PatchGANDiscriminator(num_layers=d.num_layers, width=d.width, norm=d.norm, dtype=dtype, conv=ops.conv))
+            multi_scale(PatchGANDiscriminator(num_layers=d.num_layers, width=d.width, norm=d.norm, dtype=dtype,
+                                              conv=ops.conv), d.num_scales))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +148,7 @@ def _cyclegan_generator() -> ml_collections.ConfigDict:
 
 
 def _cyclegan_discriminator() -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict({'width': 64, 'num_layers': 3, 'norm': 'instance'})
+    return ml_collections.ConfigDict({'width': 64, 'num_layers': 3, 'norm': 'instance', 'num_scales': 1})
 
 
 def _cyclegan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> Networks:
@@ -153,7 +156,8 @@ def _cyclegan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) ->
     g, d, ops = config.generator, config.discriminator, layers(config)
     blocks = default_num_blocks(size) if g.num_blocks is None else g.num_blocks
     return cycle_networks(channels, g_width=g.width, num_blocks=blocks, g_norm=g.norm, d_width=d.width,
-                          d_layers=d.num_layers, d_norm=d.norm, dtype=compute_dtype(config), conv=ops.conv,
+                          d_layers=d.num_layers, d_norm=d.norm, d_scales=d.num_scales, dtype=compute_dtype(config),
+                          conv=ops.conv,
                           conv_transpose=ops.conv_transpose)
 
 

@@ -97,8 +97,9 @@ class PatchGANDiscriminator(nn.Module):
       conv: a layer class with Conv2D's constructor (features, kernel_size, strides,
         padding (PyTorch-style), use_bias, kernel_init, dtype, name).
 
-    `__call__(source, image, train=True)`: `train` selects batch statistics (apply with
-    mutable=['batch_stats'] to update them) over the running averages.
+    `__call__(source, image, train=True, features=False)`: `train` selects batch statistics
+    (apply with mutable=['batch_stats'] to update them) over the running averages; `features`
+    returns (logits, the activations after each hidden layer), for feature matching.
     """
 
     num_layers: int = 3
@@ -108,22 +109,26 @@ class PatchGANDiscriminator(nn.Module):
     conv: ModuleDef = Conv2D
 
     @nn.compact
-    def __call__(self, source: jax.Array | None, image: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(self, source: jax.Array | None, image: jax.Array, train: bool = True,
+                 features: bool = False) -> jax.Array | tuple[jax.Array, tuple[jax.Array, ...]]:
         # source None: an unconditional PatchGAN judging the image alone (CycleGAN's D_A, D_B).
         self._check(image if source is None else source, image)
         strides = layer_strides(self.num_layers)
         x = image if source is None else jnp.concatenate([source, image], axis=-1)
-        for l, (features, stride) in enumerate(zip(layer_widths(self.num_layers, self.width), strides)):
+        hidden = []
+        for l, (channels, stride) in enumerate(zip(layer_widths(self.num_layers, self.width), strides)):
             norm_here = self.norm != 'none' and l > 0
-            x = self.conv(features, kernel_size=KERNEL_SIZE, strides=stride, padding=PADDING,
+            x = self.conv(channels, kernel_size=KERNEL_SIZE, strides=stride, padding=PADDING,
                           use_bias=not norm_here, kernel_init=weight_init, dtype=self.dtype,
                           name=f'conv{l}')(x)
             if norm_here:
                 x = normalization(self.norm, train, f'conv{l}_norm', self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
+            hidden.append(x)
         logits = self.conv(1, kernel_size=KERNEL_SIZE, strides=strides[-1], padding=PADDING,
                            use_bias=True, kernel_init=weight_init, dtype=self.dtype, name='to_logit')(x)
-        return at_least_float32(logits[..., 0])
+        logits = at_least_float32(logits[..., 0])
+        return (logits, tuple(hidden)) if features else logits
 
     def _check(self, source: jax.Array, image: jax.Array) -> None:
         check_norm(self.norm, 'PatchGANDiscriminator')

@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gans.models.multiscale import multi_scale
 from gans.models.patchgan import PatchGANDiscriminator
 from gans.models.unet import ModuleDef, at_least_float32, check_norm, check_positive, normalization, weight_init
 from gans.models.ops.convolution import Conv2D, ConvTranspose2D
@@ -118,29 +119,33 @@ class CycleGenerators(nn.Module):
 
 
 class CycleDiscriminators(nn.Module):
-    """D_A and D_B as one network: {'a': D_A(a)} and / or {'b': D_B(b)}, patch logits [N, h, w]."""
+    """D_A and D_B as one network: {'a': D_A(a)} and / or {'b': D_B(b)}, patch logits [N, h, w]
+    (per scale, for multi-scale discriminators; with `features=True`, (logits, features))."""
     d_a: nn.Module
     d_b: nn.Module
 
-    def __call__(self, a: jax.Array | None = None, b: jax.Array | None = None, train: bool = True) -> dict:
+    def __call__(self, a: jax.Array | None = None, b: jax.Array | None = None, train: bool = True,
+                 features: bool = False) -> dict:
         if a is None and b is None:
             raise ValueError('CycleDiscriminators judges a= (D_A), b= (D_B) or both; got neither')
         out = {}
         if a is not None:
-            out['a'] = self.d_a(None, a, train=train)
+            out['a'] = self.d_a(None, a, train=train, features=features)
         if b is not None:
-            out['b'] = self.d_b(None, b, train=train)
+            out['b'] = self.d_b(None, b, train=train, features=features)
         return out
 
 
 def cycle_networks(channels: int, *, g_width: int, num_blocks: int, g_norm: str, d_width: int, d_layers: int,
-                   d_norm: str, dtype: Any, conv: ModuleDef, conv_transpose: ModuleDef) -> tuple[nn.Module, nn.Module]:
+                   d_norm: str, dtype: Any, conv: ModuleDef, conv_transpose: ModuleDef,
+                   d_scales: int = 1) -> tuple[nn.Module, nn.Module]:
     """(CycleGenerators, CycleDiscriminators) for two domains of `channels`-channel images."""
     def generator():
         return ResNetGenerator(channels=channels, width=g_width, num_blocks=num_blocks, norm=g_norm, dtype=dtype,
                                conv=conv, conv_transpose=conv_transpose)
 
     def discriminator():
-        return PatchGANDiscriminator(num_layers=d_layers, width=d_width, norm=d_norm, dtype=dtype, conv=conv)
+        return multi_scale(PatchGANDiscriminator(num_layers=d_layers, width=d_width, norm=d_norm, dtype=dtype,
+                                                 conv=conv), d_scales)
 
     return CycleGenerators(generator(), generator()), CycleDiscriminators(discriminator(), discriminator())
