@@ -10,6 +10,10 @@ complete checkpoints in it, and the sizes of metrics.jsonl and tensorboard/. Wri
 
   rss_growth_after_warmup = (max RSS after --warmup steps - RSS at --warmup) / RSS at --warmup,
   the same for RssAnon (the heap; the bar: file-backed pages move with other processes' load),
+  rss_anon_floor_growth_after_warmup: the same for the floor, the lowest RssAnon of each window
+  of --every steps, read every --memory_seconds. One reading can land on a checkpoint write or a
+  sample grid and carry its transient buffers (tens of MB on the digits DCGAN); the floor is the
+  memory the run keeps, which is what a leak grows.
   checkpoint_dir_bytes_max, checkpoints_kept_max (<= max_to_keep),
   metric_lines == number of logged steps, each step once.
 """
@@ -77,7 +81,17 @@ def sample(workdir: str, pid: int, step: int) -> dict:
             'tensorboard_bytes': tree_bytes(os.path.join(workdir, 'tensorboard'))}
 
 
-def summarize(samples: list[dict], workdir: str, warmup: int, log_every: int, steps: int) -> dict:
+def window_floors(readings: list[dict], every: int) -> dict[int, int]:
+    """{window start step: the lowest RssAnon read in [start, start + every)}."""
+    floors: dict[int, int] = {}
+    for r in readings:
+        start = r['step'] // every * every
+        floors[start] = min(floors.get(start, r['rss_anon_bytes']), r['rss_anon_bytes'])
+    return dict(sorted(floors.items()))
+
+
+def summarize(samples: list[dict], workdir: str, warmup: int, log_every: int, steps: int,
+              readings: list[dict] | None = None, every: int = 1000) -> dict:
     """The soak's numbers; a run stopped before `steps` (SIGTERM: it logs and saves where it stops)
     is summarized up to its last logged step."""
     at_warmup = next(s for s in samples if s['step'] >= warmup)
@@ -98,7 +112,20 @@ def summarize(samples: list[dict], workdir: str, warmup: int, log_every: int, st
         'metric_lines_as_expected': logged == expected,
         'metrics_bytes_per_line': samples[-1]['metrics_bytes'] / max(len(logged), 1),
         'wall_s': samples[-1]['time_s'] - samples[0]['time_s'], 'last_step': last, 'steps_asked': steps,
+        **_floor_summary(readings or [], warmup, every),
     }
+
+
+def _floor_summary(readings: list[dict], warmup: int, every: int) -> dict:
+    floors = window_floors(readings, every)
+    start = warmup // every * every
+    later = [v for k, v in floors.items() if k > start]
+    if start not in floors or not later:
+        return {}
+    return {'rss_anon_floor_at_warmup_bytes': floors[start], 'rss_anon_floor_max_after_warmup_bytes': max(later),
+            'rss_anon_floor_growth_after_warmup': max(later) / floors[start] - 1,
+            'rss_anon_floor_end_growth': later[-1] / floors[start] - 1,
+            'rss_anon_floors': {str(k): v for k, v in floors.items()}}
 
 
 def main() -> None:
@@ -111,6 +138,7 @@ def main() -> None:
     parser.add_argument('--every', type=int, default=1000, help='sample every this many steps')
     parser.add_argument('--warmup', type=int, default=5000)
     parser.add_argument('--log_every', type=int, default=100)
+    parser.add_argument('--memory_seconds', type=float, default=5.0, help='read RssAnon this often for the floors')
     args = parser.parse_args()
     if os.path.exists(args.workdir):
         sys.exit(f'{args.workdir} exists: the soak starts a fresh run')
@@ -121,9 +149,15 @@ def main() -> None:
     log = open(os.path.join(args.out, 'train.log'), 'w')
     child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     metrics = os.path.join(args.workdir, 'metrics.jsonl')
-    samples, next_step = [], args.every
+    samples, readings, next_step, next_reading = [], [], args.every, 0.0
     while child.poll() is None:
         step = last_logged_step(metrics)
+        if time.time() >= next_reading:
+            try:
+                readings.append({'step': step, 'time_s': time.time(), **memory_bytes(child.pid)})
+            except (OSError, RuntimeError):  # the child exited between poll and read
+                pass
+            next_reading = time.time() + args.memory_seconds
         if step >= next_step:
             samples.append(sample(args.workdir, child.pid, step))
             print(json.dumps(samples[-1]), flush=True)
@@ -131,8 +165,9 @@ def main() -> None:
         time.sleep(0.5)
     if child.returncode:
         sys.exit(f'gans train exited with {child.returncode}; see {log.name}')
-    result = {'command': ' '.join(command), 'samples': samples,
-              'summary': summarize(samples, args.workdir, args.warmup, args.log_every, args.steps)}
+    result = {'command': ' '.join(command), 'samples': samples, 'memory_readings': readings,
+              'summary': summarize(samples, args.workdir, args.warmup, args.log_every, args.steps, readings,
+                                   args.every)}
     with open(os.path.join(args.out, 'soak.json'), 'w') as f:
         json.dump(result, f, indent=1)
     print(json.dumps(result['summary'], indent=1))

@@ -253,3 +253,27 @@ def test_a_save_that_runs_out_of_space_stops_the_run_and_keeps_the_previous_chec
         assert int(checkpointer.restore(template)[0].step) == 2  # and it verifies
     finally:
         checkpointer.close()
+
+
+def test_the_soak_judges_growth_on_each_windows_floor():
+    """A transient spike (a checkpoint write) moves the max of the readings but not the floors;
+    a floor that rises is growth."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    try:
+        from experiments import soak
+    finally:
+        sys.path.remove(root)
+    mib = 2 ** 20
+    flat = [{'step': s, 'rss_anon_bytes': 400 * mib + (60 * mib if s % 1000 == 0 else 0)}
+            for s in range(0, 10_000, 100)]
+    floors = soak.window_floors(flat, 1000)
+    assert list(floors) == list(range(0, 10_000, 1000)) and set(floors.values()) == {400 * mib}
+    summary = soak._floor_summary(flat, 5000, 1000)
+    assert summary['rss_anon_floor_growth_after_warmup'] == 0
+    growing = [{'step': r['step'], 'rss_anon_bytes': r['rss_anon_bytes'] + r['step'] * 4 * 1024}
+               for r in flat]  # 4 KiB a step
+    summary = soak._floor_summary(growing, 5000, 1000)
+    # Each floor is its window's first reading after the spike: steps 5100 and 9100.
+    expected = (400 * mib + 9100 * 4096) / (400 * mib + 5100 * 4096) - 1
+    assert summary['rss_anon_floor_growth_after_warmup'] == pytest.approx(expected)

@@ -218,16 +218,9 @@ class TorchBench:
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_opt.step()
-        # G update through the updated D; D's weights need no gradient here.
-        for p in discriminator.parameters():
-            p.requires_grad_(False)
-        fake = generator(torch.randn(self.batch, self.latent, 1, 1))
-        g_loss = F.softplus(-discriminator(fake).flatten()).mean()
-        self.g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.g_opt.step()
-        for p in discriminator.parameters():
-            p.requires_grad_(True)
+        # G update through the updated D.
+        timing.torch_update_through_frozen(discriminator, self.g_opt, lambda: F.softplus(
+            -discriminator(generator(torch.randn(self.batch, self.latent, 1, 1))).flatten()).mean())
 
     def run(self, steps: int) -> float:
         start = time.perf_counter()

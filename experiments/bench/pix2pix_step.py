@@ -32,17 +32,13 @@ FLOPs per step, the jax/torch ratios, the same-forward check, the machine and th
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import platform
-import re
 import statistics
 import sys
-import tempfile
 import time
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,12 +51,12 @@ from gans.engine.state import stream_keys
 from gans.engine.step import jit_train_step
 from gans.games.pix2pix import l1_loss
 
-LEARNING_RATE, B1, B2 = 2e-4, 0.5, 0.999
 SPEC_NAME = 'synthetic_pairs'
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _ROOT not in sys.path:  # experiments/ is not an installed package: run as a script, find it
     sys.path.insert(0, _ROOT)
-from experiments.bench import timing  # noqa: E402
+from experiments.bench import pix2pix_torch_step, timing, xla_ops  # noqa: E402
+from experiments.bench.pix2pix_torch_step import B1, B2, LEARNING_RATE  # noqa: E402
 
 
 def _parse_args(argv=None) -> argparse.Namespace:
@@ -220,133 +216,6 @@ class JaxBench:
         return (time.perf_counter() - start) / max(steps, 1)
 
 
-# --------------------------------------------------------------------------- PyTorch side
-
-
-def _nchw(x) -> 'torch.Tensor':
-    import torch
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2)))
-
-
-def _nhwc(t) -> np.ndarray:
-    return t.detach().numpy().transpose(0, 2, 3, 1)
-
-
-class TorchBench:
-    """The standard PyTorch pix2pix step on the twins, from the JAX side's initial variables."""
-
-    def __init__(self, args: argparse.Namespace, jax_bench: JaxBench, two_g_forwards: bool = False):
-        import torch
-        import torch.nn.functional as F
-
-        from experiments.bench import torch_pix2pix  # imports torch: only where it is installed
-        self.torch, self.F, self.two_g_forwards = torch, F, two_g_forwards
-        self.torch_pix2pix = torch_pix2pix
-        g, d = jax_bench.config.generator, jax_bench.config.discriminator
-        self.generator = torch_pix2pix.TorchUNetGenerator(
-            args.image_size, args.source_channels, args.channels, width=g.width, norm=g.norm, skips=g.skips,
-            num_dropout=g.num_dropout, dropout_rate=g.dropout_rate, test_dropout=g.test_dropout)
-        self.discriminator = torch_pix2pix.TorchPatchGANDiscriminator(
-            args.source_channels + args.channels, num_layers=d.num_layers, width=d.width, norm=d.norm)
-        self.variables = jax_bench.initial_variables
-        self._load()
-        self.g_opt = torch.optim.Adam(self.generator.parameters(), LEARNING_RATE, betas=(B1, B2))
-        self.d_opt = torch.optim.Adam(self.discriminator.parameters(), LEARNING_RATE, betas=(B1, B2))
-        batch = make_batch(args)
-        self.source, self.target = _nchw(batch['source']), _nchw(batch['target'])
-        game = jax_bench.experiment.game
-        self.l1_weight, self.gan_weight, self.d_scale = game.l1_weight, game.gan_weight, game.d_loss_scale
-
-    def _load(self) -> None:
-        self.torch_pix2pix.load_flax_variables(self.generator, self.variables['generator'])
-        self.torch_pix2pix.load_flax_variables(self.discriminator, self.variables['discriminator'])
-
-    def compare_forward(self, jax_bench: JaxBench) -> dict[str, float]:
-        """Max |JAX - PyTorch| of G's and D's outputs from the same initial variables and batch:
-        in eval mode (running statistics, dropout off) and in train mode (batch statistics; G with
-        the JAX side's dropout masks)."""
-        torch = self.torch
-        g_player, d_player = jax_bench.experiment.state.generator, jax_bench.experiment.state.discriminator
-        g_vars, d_vars = self.variables['generator'], self.variables['discriminator']
-        source, target = np.asarray(jax_bench.batch['source']), np.asarray(jax_bench.batch['target'])
-        diffs = {}
-        # Eval mode, dropout off on both sides.
-        clean = g_player.network.clone(test_dropout=False)
-        jax_fake = np.asarray(jax.jit(lambda v, s: clean.apply(v, s, train=False))(g_vars, source))
-        jax_logits = np.asarray(jax.jit(lambda v, s, t: d_player.network.apply(v, s, t, train=False))(
-            d_vars, source, target))
-        self.generator.eval()
-        self.discriminator.eval()
-        self.generator.test_dropout = False
-        with torch.no_grad():
-            diffs['generator_eval'] = float(np.abs(_nhwc(self.generator(self.source)) - jax_fake).max())
-            diffs['discriminator_eval'] = float(np.abs(
-                self.discriminator(self.source, self.target).numpy() - jax_logits).max())
-        self.generator.test_dropout = g_player.network.test_dropout
-        # Train mode: batch statistics; G's dropout masks read off the JAX forward.
-        rngs = stream_keys(g_player.rng_streams, jax.random.key(5))
-
-        def g_train(v, s):
-            return g_player.network.apply(v, s, train=True, rngs=rngs, mutable=['batch_stats', 'intermediates'],
-                                          capture_intermediates=lambda module, _: isinstance(module, nn.Dropout))
-        jax_fake, g_state = jax.jit(g_train)(g_vars, source)
-        masks = {name[:-len('_dropout')]: _nchw(np.asarray(values['__call__'][0]) != 0)
-                 for name, values in g_state['intermediates'].items()}
-        jax_logits, _ = jax.jit(lambda v, s, t: d_player.network.apply(v, s, t, train=True, mutable=['batch_stats']))(
-            d_vars, source, target)
-        self.generator.train()
-        self.discriminator.train()
-        with torch.no_grad():
-            diffs['generator_train'] = float(np.abs(
-                _nhwc(self.generator(self.source, dropout_masks=masks)) - np.asarray(jax_fake)).max())
-            diffs['discriminator_train'] = float(np.abs(
-                self.discriminator(self.source, self.target).numpy() - np.asarray(jax_logits)).max())
-        diffs['dropout_layers_compared'] = len(masks)
-        self._load()  # the train-mode passes moved torch's running statistics: back to the initial ones
-        return diffs
-
-    def _bce(self, logits, real: bool):
-        target = self.torch.ones_like(logits) if real else self.torch.zeros_like(logits)
-        return self.F.binary_cross_entropy_with_logits(logits, target)
-
-    def step(self) -> None:
-        torch, F = self.torch, self.F
-        generator, discriminator = self.generator, self.discriminator
-        source, target = self.source, self.target
-        if self.two_g_forwards:  # the engine's schedule: a no-grad G pass for D, a fresh one for G
-            with torch.no_grad():
-                fake_for_d = generator(source)
-        else:  # the reference code: one G forward, detached for D's update
-            fake = generator(source)
-            fake_for_d = fake.detach()
-        # D update: real and fake pairs in separate passes (batch norm never mixes them).
-        d_loss = self.d_scale * (self._bce(discriminator(source, target), True) +
-                                 self._bce(discriminator(source, fake_for_d), False))
-        self.d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.d_opt.step()
-        # G update through the updated D; D's weights need no gradient here.
-        for p in discriminator.parameters():
-            p.requires_grad_(False)
-        if self.two_g_forwards:
-            fake = generator(source)
-        g_loss = (self.gan_weight * self._bce(discriminator(source, fake), True) +
-                  self.l1_weight * F.l1_loss(fake, target))
-        self.g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.g_opt.step()
-        for p in discriminator.parameters():
-            p.requires_grad_(True)
-
-    def run(self, steps: int) -> float:
-        self.generator.train()
-        self.discriminator.train()
-        start = time.perf_counter()
-        for _ in range(steps):
-            self.step()
-        return (time.perf_counter() - start) / max(steps, 1)
-
-
 # ------------------------------------------------------------------ components (--components)
 
 
@@ -403,44 +272,10 @@ def _jax_components(jax_bench: JaxBench) -> dict:
     return compiled
 
 
-def _torch_components(torch_bench: TorchBench) -> dict:
-    torch = torch_bench.torch
-    g, d = torch_bench.generator, torch_bench.discriminator
-    source, target = torch_bench.source, torch_bench.target
-    weights = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, tuple(target.shape)).astype(np.float32))
-
-    def g_forward():
-        with torch.no_grad():
-            g(source)
-
-    def g_forward_backward():
-        g.zero_grad(set_to_none=True)
-        (g(source) * weights).sum().backward()
-
-    def d_forward():
-        with torch.no_grad():
-            d(source, target)
-
-    def d_forward_backward():
-        d.zero_grad(set_to_none=True)
-        torch.nn.functional.softplus(-d(source, target)).mean().backward()
-
-    def d_input_grad():
-        for p in d.parameters():
-            p.requires_grad_(False)
-        image = target.clone().requires_grad_(True)
-        torch.nn.functional.softplus(-d(source, image)).mean().backward()
-        for p in d.parameters():
-            p.requires_grad_(True)
-
-    return {'g_forward': g_forward, 'g_forward_backward': g_forward_backward, 'd_forward': d_forward,
-            'd_forward_backward': d_forward_backward, 'd_input_grad': d_input_grad}
-
-
-def time_components(args: argparse.Namespace, jax_bench: JaxBench, torch_bench: TorchBench | None) -> dict:
+def time_components(args: argparse.Namespace, jax_bench: JaxBench, torch_bench: 'pix2pix_torch_step.TorchBench | None') -> dict:
     """Median ms of each piece of the step alone, JAX and PyTorch interleaved block by block."""
     jax_pieces = _jax_components(jax_bench)
-    torch_pieces = _torch_components(torch_bench) if torch_bench is not None else {}
+    torch_pieces = pix2pix_torch_step.torch_components(torch_bench) if torch_bench is not None else {}
     if torch_bench is not None:
         torch_bench.generator.train()
         torch_bench.discriminator.train()
@@ -479,98 +314,6 @@ def time_components(args: argparse.Namespace, jax_bench: JaxBench, torch_bench: 
     if torch_bench is not None:
         torch_bench._load()  # pylint: disable=protected-access
     return result
-
-
-# -------------------------------------------------------------- per-op profile (--profile-ops)
-
-
-_INSTRUCTION = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*.*?\s([a-z][\w\-]*)\(')
-_FUSION_MAIN_OPS = ('convolution', 'dot', 'reduce-window', 'select-and-scatter', 'reduce', 'scatter', 'gather',
-                    'concatenate', 'transpose', 'copy')
-
-
-def _hlo_instructions(hlo_text: str) -> dict[str, dict]:
-    """The compiled program's unfused instructions (the entry's, and those of the while and call
-    bodies: XLA:CPU's thunks): name -> {'kind', 'op_name'}.
-
-    'kind' is the opcode, or for a fusion 'fusion(<its heaviest op>)' (convolution, dot, reduce,
-    ..., else elementwise); 'op_name' is the JAX source path XLA kept in the metadata.
-    """
-    computations, entry, current = {}, {}, None
-    for line in hlo_text.splitlines():
-        if line.endswith('{') and ' = ' not in line.split('(')[0]:
-            words = line.split()
-            current = (words[1] if words[0] == 'ENTRY' else words[0]).lstrip('%')
-            computations[current] = []
-            continue
-        match = _INSTRUCTION.match(line)
-        if not match or current is None:
-            continue
-        name, opcode = match.groups()
-        called = re.search(r'calls=%?([\w.\-]+)', line) if opcode == 'fusion' else None
-        reducer = re.search(r'to_apply=%?([\w.\-]+)', line)
-        op_name = re.search(r'op_name="([^"]*)"', line)
-        computations[current].append({'name': name, 'opcode': opcode, 'calls': called and called.group(1),
-                                      'to_apply': reducer and reducer.group(1),
-                                      'op_name': op_name.group(1) if op_name else ''})
-    # Fused computations and reducers are not thunks of their own.
-    fused = {i[field] for body in computations.values() for i in body for field in ('calls', 'to_apply') if i[field]}
-    for computation, body in computations.items():
-        if computation in fused:
-            continue
-        for instruction in body:
-            kind = instruction['opcode']
-            if kind == 'fusion':
-                inner = {i['opcode'] for i in computations.get(instruction['calls'], [])}
-                kind = f"fusion({next((op for op in _FUSION_MAIN_OPS if op in inner), 'elementwise')})"
-            entry[instruction['name']] = {'kind': kind, 'op_name': instruction['op_name']}
-    return entry
-
-
-def _short_op_name(op_name: str) -> str:
-    """'jit(train_step)/transpose(jvp(UNetGenerator))/up3/up3._apply/...' -> 'transpose(jvp(UNetGenerator))/up3'."""
-    parts = op_name.split('/')[1:]
-    return '/'.join(parts[:2])
-
-
-def profile_ops(jax_bench: JaxBench, steps: int) -> dict:
-    """Per HLO op kind: total ms per step summed over XLA:CPU's thunk events of a traced run.
-
-    With XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true XLA:CPU emits one event per thunk (HLO
-    op or fusion), named by its instruction. Events of parallel threads add up, so these are
-    thread-milliseconds: shares of work, not of wall time.
-    """
-    instructions = _hlo_instructions(jax_bench.compiled.as_text())
-    jax_bench.run(1)
-    with tempfile.TemporaryDirectory() as folder:
-        with jax.profiler.trace(folder):
-            jax_bench.run(steps)
-        paths = [os.path.join(root, f) for root, _, files in os.walk(folder) for f in files
-                 if f.endswith('.xplane.pb')]
-        if not paths:
-            return {'note': 'the profiler wrote no trace'}
-        data = jax.profiler.ProfileData.from_file(paths[0])
-    by_kind, by_op = collections.Counter(), collections.Counter()
-    for plane in data.planes:
-        for line in plane.lines:
-            for event in line.events:
-                if event.name in instructions:  # the thunk of that instruction ('end: ...' events aside)
-                    by_kind[instructions[event.name]['kind']] += event.duration_ns
-                    by_op[event.name] += event.duration_ns
-    if not by_kind:
-        return {'note': 'no per-op events in the trace: run with XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true'}
-    per_step = 1e-6 / steps
-    top = [{'op': op, 'kind': instructions[op]['kind'], 'where': _short_op_name(instructions[op]['op_name']),
-            'ms_per_step': round(ns * per_step, 3)} for op, ns in by_op.most_common(40)]
-    return {'thread_ms_per_step_by_kind': {k: round(ns * per_step, 2) for k, ns in by_kind.most_common()},
-            'thread_ms_per_step_total': round(sum(by_kind.values()) * per_step, 2),
-            'top_ops': top}
-
-
-def hlo_op_counts(jax_bench: JaxBench) -> dict[str, int]:
-    """How many top-level instructions (thunks) of each kind the compiled step runs."""
-    counts = collections.Counter(v['kind'] for v in _hlo_instructions(jax_bench.compiled.as_text()).values())
-    return dict(counts.most_common())
 
 
 # ------------------------------------------------------------------------------- driver
@@ -622,12 +365,12 @@ def main(argv=None) -> dict:
     torch_benches = {}
     torch = timing.import_torch(report, args.no_torch, args.torch_threads)
     if torch is not None:
-        torch_benches['torch'] = TorchBench(args, jax_bench)
+        torch_benches['torch'] = pix2pix_torch_step.TorchBench(args, jax_bench)
         report['torch_same_forward_max_abs_diff'] = torch_benches['torch'].compare_forward(jax_bench)
         if args.torch_two_g_forwards:
-            torch_benches['torch_two_g_forwards'] = TorchBench(args, jax_bench, two_g_forwards=True)
+            torch_benches['torch_two_g_forwards'] = pix2pix_torch_step.TorchBench(args, jax_bench, two_g_forwards=True)
         benches.update(torch_benches)
-    report['jax_hlo_op_counts'] = hlo_op_counts(jax_bench)
+    report['jax_hlo_op_counts'] = xla_ops.hlo_op_counts(jax_bench.compiled)
 
     if args.components:  # before the steps run, while the initial variables are the state's
         _log('timing components')
@@ -648,7 +391,7 @@ def main(argv=None) -> dict:
                                                         report[torch_name]['img_per_s'], 3)
     if args.profile_ops:
         _log('profiling')
-        report['jax_profile'] = profile_ops(jax_bench, args.profile_ops)
+        report['jax_profile'] = xla_ops.profile_ops(jax_bench.compiled, jax_bench.run, args.profile_ops)
     report['host']['load_average_end'] = _load_average()
     print(json.dumps(report, indent=2))
     return report

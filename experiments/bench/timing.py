@@ -47,3 +47,16 @@ def summarize(times: list[float], batch: int, digits: int = 1) -> dict:
     median = statistics.median(times)
     return {'img_per_s': round(batch / median, digits), 'step_ms': round(1e3 * median, 2),
             'step_ms_min': round(1e3 * min(times), 2), 'step_ms_max': round(1e3 * max(times), 2)}
+
+
+def torch_update_through_frozen(discriminator, optimizer, loss) -> None:
+    """One PyTorch `optimizer` step on `loss()` (a generator's), computed with `discriminator`'s
+    weights frozen: the gradient reaches only the generator, as in the standard GAN step."""
+    for p in discriminator.parameters():
+        p.requires_grad_(False)
+    value = loss()
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    optimizer.step()
+    for p in discriminator.parameters():
+        p.requires_grad_(True)

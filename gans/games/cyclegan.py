@@ -38,14 +38,14 @@ from gans.games.remedies.replay import ImagePool
 DOMAINS = ('a', 'b')
 
 
-def cycle_loss(a: jax.Array, b: jax.Array, reconstructed_a: jax.Array, reconstructed_b: jax.Array) -> jax.Array:
-    """E|F(G(a)) - a|_1 + E|G(F(b)) - b|_1: zero for generators that are each other's inverse."""
-    return l1_loss(reconstructed_a, a) + l1_loss(reconstructed_b, b)
+def two_way_l1(a: jax.Array, b: jax.Array, a_out: jax.Array, b_out: jax.Array) -> jax.Array:
+    """E|a_out - a|_1 + E|b_out - b|_1, each an image mean over the batch.
 
-
-def identity_loss(a: jax.Array, b: jax.Array, f_of_a: jax.Array, g_of_b: jax.Array) -> jax.Array:
-    """E|F(a) - a|_1 + E|G(b) - b|_1: zero for identity generators (colour preservation)."""
-    return l1_loss(f_of_a, a) + l1_loss(g_of_b, b)
+    The cycle loss with a_out = F(G(a)), b_out = G(F(b)): zero for generators that are each other's
+    inverse. The identity loss with a_out = F(a), b_out = G(b): zero for identity generators
+    (colour preservation).
+    """
+    return l1_loss(a_out, a) + l1_loss(b_out, b)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +99,7 @@ class CycleGANGame:
         fakes, g_state = generate(state, g_params, drawn_inputs(self, batch, key))  # {'b': G(a), 'a': F(b)}
         # net(a=F(b), b=G(a)) = {'b': G(F(b)), 'a': F(G(a))}: both cycles in one pass.
         back, g_state = g.apply({'a': fakes['a'], 'b': fakes['b']}, params=g_params, model_state=g_state)
-        cycle = cycle_loss(a, b, back['a'], back['b'])
+        cycle = two_way_l1(a, b, back['a'], back['b'])
         d = state.discriminator
         # D's statistics from these passes are dropped: only D's own update moves them.
         matching = bool(self.feature_matching_weight)
@@ -123,7 +123,7 @@ class CycleGANGame:
         if self.identity_weight:
             # net(a=b, b=a) = {'b': G(b), 'a': F(a)}.
             same, g_state = g.apply({'a': b, 'b': a}, params=g_params, model_state=g_state)
-            identity = identity_loss(a, b, same['a'], same['b'])
+            identity = two_way_l1(a, b, same['a'], same['b'])
             loss = loss + self.identity_weight * self.cycle_weight * identity
             metrics['g_identity_l1'] = identity
         return loss, Aux({'g_loss': loss, **metrics}, g_state, state.game_state)
