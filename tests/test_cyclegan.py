@@ -2,8 +2,6 @@
 through the engine that resumes exactly."""
 from __future__ import annotations
 
-import shutil
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -11,6 +9,7 @@ import numpy as np
 import pytest
 
 from data_checks import real_config
+from tree_checks import assert_trees_equal, trained_and_resumed
 from gans import config as config_lib
 from gans import optim
 from gans.engine.loop import train
@@ -121,21 +120,11 @@ def test_a_paired_dataset_is_refused_by_name():
 def test_tiny_cyclegan_trains_and_resumes_exactly(tmp_path, data_dir):
     """Through the loop: the pools fill in the game state, both generators and both discriminators
     move, and a run stopped at step 2 and resumed ends where the uninterrupted one does."""
-    # A constant rate: the config's decay spans num_steps, which a resume may then not change.
-    def config(steps):
-        return config_lib.load_config(CONFIG, [f'num_steps={steps}', 'optim.lr_schedule=constant'])
-
-    full = train(config(4), str(tmp_path / 'full'))
-    train(config(2), str(tmp_path / 'half'))
-    shutil.copytree(tmp_path / 'half', tmp_path / 'resumed')
-    resumed = train(config(4), str(tmp_path / 'resumed'))
-    full, resumed = jax.device_get(full), jax.device_get(resumed)
+    full, resumed = trained_and_resumed(CONFIG, 4, 2, tmp_path)
     batch = config_lib.load_config(CONFIG).batch_size
     assert int(full.game_state['pool_a']['count']) == min(4, 4 * batch)  # tiny pool_size 4: full
     assert set(full.generator.params) == {'a2b', 'b2a'} and set(full.discriminator.params) == {'d_a', 'd_b'}
-    for (path, a), (_, b) in zip(jax.tree_util.tree_flatten_with_path(full)[0],
-                                 jax.tree_util.tree_flatten_with_path(resumed)[0], strict=True):
-        np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
+    assert_trees_equal(full, resumed)
 
 
 @pytest.fixture(scope='module')

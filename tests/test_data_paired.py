@@ -200,6 +200,19 @@ def test_sneaker2boot_domains(tiny):
     np.testing.assert_array_equal(single['x'], whole['b'])
 
 
+def test_fashion_footwear_keeps_the_three_classes_with_their_labels(tiny):
+    """StarGAN's set: every sandal, sneaker and ankle boot of a split, in the parent's order."""
+    data_dir = tiny['data_dir']
+    spec = data.dataset_spec('fashion_footwear', data_dir=data_dir)
+    assert spec == data.DatasetSpec('fashion_footwear', 'image', (32, 32, 1), 10, {'train': 60, 'test': 15},
+                                    {'x': (32, 32, 1)})
+    whole = data.split_arrays('fashion_footwear', split='test', data_dir=data_dir)
+    images, labels = tiny['images']['test'], tiny['labels']['test']
+    kept = np.flatnonzero(np.isin(labels, (SANDAL, SNEAKER, BOOT)))
+    np.testing.assert_array_equal(whole['label'], labels[kept])
+    np.testing.assert_array_equal(_to_uint8(whole['x'])[..., 0], np.stack([_bicubic32(images[j]) for j in kept]))
+
+
 def test_unpaired_domains_have_their_own_epochs(tiny):
     data_dir = tiny['data_dir']
     all_a, all_b = (_domain_images('fashion_sneaker2boot', data_dir, s) for s in ('trainA', 'trainB'))

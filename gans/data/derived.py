@@ -1,6 +1,6 @@
 """Datasets derived from another dataset's examples: their definitions, and one TFDS builder.
 
-`REGISTRY[name]` is a `Paired` or an `Unpaired` definition; `DerivedBuilder(config=name)`
+`REGISTRY[name]` is a `Paired`, an `Unpaired` or a `Subset` definition; `DerivedBuilder(config=name)`
 builds it (array_record, on first use, via `gans.data.prepare_local`) from its parent's
 examples, which `gans.data.sources` resolves (for `fashion_mnist`: TFDS's copy or the IDX
 files) and hands to the builder. Examples keep the parent's order.
@@ -8,6 +8,8 @@ files) and hands to the builder. Examples keep the parent's order.
 - Paired: each parent example of the kept classes becomes {'source', 'target', 'label'}:
   target = the parent image resized to image_size (`images.resize_image`, PIL bicubic),
   source = make_source(target). Splits: the parent's.
+- Subset: the parent examples of the kept classes, resized, {'image', 'label'}; the parent's
+  splits (StarGAN's domains are classes of one labelled set).
 - Unpaired: domain A, B, ... = the parent examples of the given class sets, resized;
   stored like TFDS's cycle_gan, {'image', 'label'} in splits trainA, trainB, testA, testB, ...
   so the pipeline reads both kinds of unpaired dataset the same way.
@@ -15,7 +17,7 @@ files) and hands to the builder. Examples keep the parent's order.
 Labels are the parent's classes (ClassLabel with the parent's names). A new dataset is a few
 lines here, e.g. StarGAN's three footwear domains:
 
-    Unpaired('fashion_footwear3', 'Sandal / Sneaker / Ankle boot as domains A / B / C.',
+    Unpaired(name='fashion_footwear3', description='Sandal / Sneaker / Ankle boot as domains A / B / C.',
              domains=((fashion.SANDAL,), (fashion.SNEAKER,), (fashion.ANKLE_BOOT,)))
 """
 
@@ -37,30 +39,36 @@ PARENTS = {fashion.NAME: dict(class_names=fashion.CLASS_NAMES, channels=1,
                               splits=tuple(fashion.IDX_FILES))}
 
 
-@dataclasses.dataclass(frozen=True)
-class Paired:
-    """(source, target) pairs: target = parent image resized, source = make_source(target)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Definition:
     name: str
     description: str
+    parent: str = fashion.NAME
+    image_size: int = 32
+    version: str = '1.0.0'
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Paired(_Definition):
+    """(source, target) pairs: target = parent image resized, source = make_source(target)."""
     # uint8 target [S, S, C] -> uint8 source [S, S, source_channels].
     make_source: Callable[[np.ndarray], np.ndarray]
     source_channels: int
     classes: tuple[int, ...]  # parent classes kept
-    parent: str = fashion.NAME
-    image_size: int = 32
-    version: str = '1.0.0'
     kind = 'paired'
 
 
-@dataclasses.dataclass(frozen=True)
-class Unpaired:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Subset(_Definition):
+    """The parent examples of some classes, resized, with their parent labels: {'image', 'label'}."""
+    classes: tuple[int, ...]  # parent classes kept
+    kind = 'image'
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Unpaired(_Definition):
     """Domains A, B, ...: the parent examples whose class is in domains[0], domains[1], ..."""
-    name: str
-    description: str
     domains: tuple[tuple[int, ...], ...]
-    parent: str = fashion.NAME
-    image_size: int = 32
-    version: str = '1.0.0'
     kind = 'unpaired'
 
     def split_names(self, split: str) -> tuple[str, ...]:
@@ -82,7 +90,15 @@ FASHION_SNEAKER2BOOT = Unpaired(
                  'trainA/trainB (6,000 each) and testA/testB (1,000 each).'),
     domains=((fashion.SNEAKER,), (fashion.ANKLE_BOOT,)))
 
-REGISTRY: dict[str, Paired | Unpaired] = {d.name: d for d in (FASHION_EDGES, FASHION_SNEAKER2BOOT)}
+FASHION_FOOTWEAR = Subset(
+    name='fashion_footwear',
+    description=('StarGAN\'s domains on real images: the Fashion-MNIST footwear (Sandal, Sneaker, '
+                 'Ankle boot; 18,000 train / 3,000 test) at 32x32x1, each with its Fashion-MNIST '
+                 'class as `label`, the domain.'),
+    classes=fashion.FOOTWEAR)
+
+REGISTRY: dict[str, Paired | Unpaired | Subset] = {
+    d.name: d for d in (FASHION_EDGES, FASHION_SNEAKER2BOOT, FASHION_FOOTWEAR)}
 
 ParentSplit = Callable[[str], tuple[np.ndarray, np.ndarray]]  # split -> (uint8 images, labels)
 
@@ -105,7 +121,7 @@ class DerivedBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         self._parent_split = parent_split
 
     @property
-    def definition(self) -> Paired | Unpaired:
+    def definition(self) -> Paired | Unpaired | Subset:
         return REGISTRY[self.builder_config.name]
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -139,8 +155,8 @@ class DerivedBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         parent = {split: self._parent_split(split) for split in PARENTS[d.parent]['splits']}
         # Recorded so that a build from other parent data (e.g. small test IDX files) is noticed.
         self.info.metadata['parent_num_examples'] = {k: len(v[1]) for k, v in parent.items()}
-        if d.kind == 'paired':
-            return {split: self._generate_examples(*parent[split], d.classes, paired=True)
+        if d.kind != 'unpaired':
+            return {split: self._generate_examples(*parent[split], d.classes, paired=d.kind == 'paired')
                     for split in parent}
         return {name: self._generate_examples(*parent[split], classes, paired=False)
                 for split in parent for name, classes in zip(d.split_names(split), d.domains)}

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import ml_collections
 
 from gans.data import DatasetSpec
-from gans.games import began, conditional, cyclegan, gan, infogan, madgan, pix2pix, vae
+from gans.games import began, conditional, cyclegan, gan, infogan, madgan, pix2pix, stargan, vae
 from gans.games.base import Aux, Game, GameSetup, NoiseGame
 
 Builder = Callable[[ml_collections.ConfigDict, DatasetSpec], GameSetup]
@@ -60,6 +60,8 @@ GAMES: dict[str, GameEntry] = {
                          'pix2pix: paired translation, cGAN + L1 against a PatchGAN'),
     'cyclegan': GameEntry(cyclegan.build, cyclegan.default_config, {'pool_size': 4},
                           'CycleGAN: unpaired translation, two generators with cycle and identity losses'),
+    'stargan': GameEntry(stargan.build, stargan.default_config, {},
+                         'StarGAN: one generator among K domains, WGAN-GP, domain classification, reconstruction'),
 }
 
 

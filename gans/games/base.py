@@ -59,12 +59,16 @@ class Direction(NamedTuple):
       label: batch key of class labels, or None: paired, the class each output should keep (its
         example's); unpaired, the classes of the reference domain, where outputs should land.
       inverse: the direction that maps back (cycle consistency is scored through it), or None.
+      source_class, reference_class: when the domains are classes of one labelled set (StarGAN),
+        the batch[label] of the examples that are inputs, and of those that are references.
     """
     source: str
     reference: str
     paired: bool = True
     label: str | None = 'label'
     inverse: str | None = None
+    source_class: int | None = None
+    reference_class: int | None = None
 
 
 class Game(Protocol):

@@ -28,9 +28,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from gans import data
 from gans.engine.state import GANState
-from gans.games.base import Game
+from gans.games.base import Direction, Game
 from gans.inference import sampling
 from gans.inference.runs import read_npz, split_batches
 from gans.metrics import frechet, image_quality, streaming
@@ -58,6 +57,18 @@ def resolve_direction(game: Game, direction: str | None) -> str:
     return direction
 
 
+def _part(batch: dict, way: Direction, role: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(images, labels or None) of the batch's inputs (`role` 'source') or references ('reference'):
+    for domains that are classes of one set, only the rows of that class."""
+    key, cls = (way.source, way.source_class) if role == 'source' else (way.reference, way.reference_class)
+    images = np.asarray(batch[key])
+    labels = np.asarray(batch[way.label]) if way.label in batch else None
+    if cls is not None and labels is not None:
+        keep = labels == cls
+        images, labels = images[keep], labels[keep]
+    return images, labels
+
+
 def _translate(state: GANState, game: Game, direction: str, images: np.ndarray, key: jax.Array) -> np.ndarray:
     outputs = sampling.generate(state, game.translation_inputs(direction, images, key), key=key)
     return game.translation_outputs(direction, outputs)
@@ -65,13 +76,17 @@ def _translate(state: GANState, game: Game, direction: str, images: np.ndarray, 
 
 def translate_batches(state: GANState, game: Game, batches, *, direction: str | None = None,
                       seed: int = 0) -> Iterator[tuple[dict, np.ndarray]]:
-    """(batch, outputs in [-1, 1]) for each batch: batch[source] translated in `direction` (default
-    the game's first), batch i with key fold_in(key(seed), i)."""
+    """(batch, outputs in [-1, 1]) for each batch: its inputs (`_part(batch, way, 'source')`)
+    translated in `direction` (default the game's first), batch i with key fold_in(key(seed), i)."""
     direction = resolve_direction(game, direction)
-    source = game.directions[direction].source
+    way = game.directions[direction]
     key = jax.random.key(seed)
     for index, batch in enumerate(batches):
-        yield batch, _translate(state, game, direction, batch[source], jax.random.fold_in(key, index))
+        # The whole batch goes through G, one shape for every batch (one compilation); then its rows.
+        outputs = _translate(state, game, direction, np.asarray(batch[way.source]), jax.random.fold_in(key, index))
+        if way.source_class is not None and way.label in batch:
+            outputs = outputs[np.asarray(batch[way.label]) == way.source_class]
+        yield batch, outputs
 
 
 def _cycled(state: GANState, game: Game, direction: str, outputs: np.ndarray, index: int, seed: int) -> np.ndarray:
@@ -92,7 +107,7 @@ def translate_split(state: GANState, game: Game, config: ml_collections.ConfigDi
     batches = translate_batches(state, game, split_batches(config, split), direction=direction, seed=seed)
     for index, (batch, outputs) in enumerate(batches):
         take = len(outputs) if remaining is None else min(remaining, len(outputs))
-        entries = {'inputs': batch[way.source], 'outputs': outputs}
+        entries = {'inputs': _part(batch, way, 'source')[0], 'outputs': outputs}
         if way.paired:
             entries['targets'] = batch[way.reference]
         if way.inverse is not None:
@@ -171,11 +186,10 @@ def translation_metrics(state: GANState, game: Game, config: ml_collections.Conf
     cycle_sum = 0.0
     batches = translate_batches(state, game, split_batches(config, split), direction=direction, seed=seed)
     for index, (batch, outputs) in enumerate(batches):
-        references = np.asarray(batch[way.reference])
+        references, labels = _part(batch, way, 'reference')
         fake, real = net.embed(outputs), net.embed(references)
         stats['outputs'].update(fake['features'])
         stats['references'].update(real['features'])
-        labels = np.asarray(batch[way.label]) if way.label in batch else None
         if labels is not None:
             counts['references_correct'] += int(np.sum(real['probs'].argmax(-1) == labels))
             counts['labelled'] += len(labels)
@@ -184,7 +198,7 @@ def translation_metrics(state: GANState, game: Game, config: ml_collections.Conf
             if labels is not None:
                 counts['preserved'] += int(np.sum(fake['probs'].argmax(-1) == labels))
             continue
-        inputs = np.asarray(batch[way.source])
+        inputs = _part(batch, way, 'source')[0]
         source = net.embed(inputs)
         stats['inputs'].update(source['features'])
         if labels is not None:

@@ -26,6 +26,7 @@ from gans.models.ops.layers import ConvLayers, conv_layers
 from gans.models.multiscale import multi_scale
 from gans.models.patchgan import PatchGANDiscriminator
 from gans.models.resnet import cycle_networks, default_num_blocks
+from gans.models.stargan import star_networks
 from gans.models.unet import UNetGenerator
 
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -161,6 +162,30 @@ def _cyclegan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) ->
                           conv_transpose=ops.conv_transpose)
 
 
+# ---------------------------------------------------------------------------------------------
+# stargan (Choi et al. 2018): one ResNet generator taking the target domain, a discriminator with
+# adversarial and domain heads (gans.models.stargan); the domains are the game's.
+
+def _stargan_generator() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({'width': 64, 'num_blocks': 6, 'norm': 'instance'})
+
+
+def _stargan_discriminator() -> ml_collections.ConfigDict:
+    # num_layers: stride-2 layers; 4 at 32 px leave the paper's 2x2 map (6 at 128 px).
+    return ml_collections.ConfigDict({'width': 64, 'num_layers': 4})
+
+
+def _stargan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> Networks:
+    _, channels = _square_images(data_shape, 'stargan')
+    g, d, ops = config.generator, config.discriminator, layers(config)
+    section = config.get('stargan')
+    if section is None or len(section.domains) < 2:
+        raise ValueError('model stargan needs the game stargan and its stargan.domains (two or more)')
+    return star_networks(channels, len(section.domains), g_width=g.width, num_blocks=g.num_blocks, g_norm=g.norm,
+                         d_width=d.width, d_layers=d.num_layers, dtype=compute_dtype(config), conv=ops.conv,
+                         conv_transpose=ops.conv_transpose)
+
+
 class ModelFamily(NamedTuple):
     build: Callable[[ml_collections.ConfigDict, tuple[int, ...]], Networks]
     generator: Callable[[], ml_collections.ConfigDict]  # config.generator's fields and defaults
@@ -182,6 +207,9 @@ MODELS: dict[str, ModelFamily] = {
     'cyclegan': ModelFamily(_cyclegan, _cyclegan_generator, _cyclegan_discriminator,
                             {'generator': {'width': 8, 'num_blocks': 2}, 'discriminator': {'width': 8, 'num_layers': 1}},
                             'two ResNet generators and two PatchGANs (Zhu et al. 2017)'),
+    'stargan': ModelFamily(_stargan, _stargan_generator, _stargan_discriminator,
+                           {'generator': {'width': 8, 'num_blocks': 1}, 'discriminator': {'width': 8, 'num_layers': 2}},
+                           'one ResNet generator for K domains, a D with domain head (Choi et al. 2018)'),
 }
 
 

@@ -56,6 +56,10 @@ class ResNetGenerator(nn.Module):
       norm: 'instance' (the paper), 'batch' or 'none'.
       dtype: computation dtype (None: the input's); parameters are float32.
       conv, conv_transpose: layer classes with Conv2D's constructor.
+      padding: of the stride-1 convolutions: 'reflect' (CycleGAN) or 'zero' (StarGAN, whose
+        tiled domain code is constant over the image: instance norm removes a constant
+        channel's response wherever the padding keeps it constant, so only zero padding's border
+        lets it through).
     """
     channels: int
     width: int = 64
@@ -64,10 +68,13 @@ class ResNetGenerator(nn.Module):
     dtype: Any = None
     conv: ModuleDef = Conv2D
     conv_transpose: ModuleDef = ConvTranspose2D
+    padding: str = 'reflect'
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
         check_norm(self.norm, 'ResNetGenerator')
+        if self.padding not in ('reflect', 'zero'):
+            raise ValueError(f"ResNetGenerator.padding must be 'reflect' or 'zero', got {self.padding!r}")
         check_positive('ResNetGenerator', channels=self.channels, width=self.width)
         if self.num_blocks < 0:
             raise ValueError(f'ResNetGenerator.num_blocks must be >= 0, got {self.num_blocks}')
@@ -86,19 +93,27 @@ class ResNetGenerator(nn.Module):
                 h = normalization(self.norm, train, f'{name}_norm', self.dtype)(h)
             return nn.relu(h) if relu else h
 
-        h = norm_relu(conv(self.conv, self.width, 7, 1, 0, 'in')(reflect_pad(x, 3)), 'in')
+        reflect = self.padding == 'reflect'
+
+        def padded(h, pad):  # (input, the conv's own padding)
+            return (reflect_pad(h, pad), 0) if reflect else (h, pad)
+
+        h, p = padded(x, 3)
+        h = norm_relu(conv(self.conv, self.width, 7, 1, p, 'in')(h), 'in')
         for i in range(NUM_DOWNSAMPLING):
             h = norm_relu(conv(self.conv, self.width * 2 ** (i + 1), 3, 2, 1, f'down{i}')(h), f'down{i}')
         features = self.width * factor
         for b in range(self.num_blocks):
-            r = norm_relu(conv(self.conv, features, 3, 1, 0, f'block{b}_conv0')(reflect_pad(h, 1)), f'block{b}_conv0')
-            r = norm_relu(conv(self.conv, features, 3, 1, 0, f'block{b}_conv1')(reflect_pad(r, 1)), f'block{b}_conv1',
-                          relu=False)
+            r, p = padded(h, 1)
+            r = norm_relu(conv(self.conv, features, 3, 1, p, f'block{b}_conv0')(r), f'block{b}_conv0')
+            r, p = padded(r, 1)
+            r = norm_relu(conv(self.conv, features, 3, 1, p, f'block{b}_conv1')(r), f'block{b}_conv1', relu=False)
             h = h + r
         for i in reversed(range(NUM_DOWNSAMPLING)):
             h = norm_relu(conv(self.conv_transpose, self.width * 2 ** i, 4, 2, 1, f'up{i}')(h), f'up{i}')
-        out = self.conv(self.channels, kernel_size=7, strides=1, padding=0, use_bias=True, kernel_init=weight_init,
-                        dtype=self.dtype, name='out')(reflect_pad(h, 3))
+        h, p = padded(h, 3)
+        out = self.conv(self.channels, kernel_size=7, strides=1, padding=p, use_bias=True, kernel_init=weight_init,
+                        dtype=self.dtype, name='out')(h)
         return at_least_float32(jnp.tanh(out))
 
 
